@@ -1,0 +1,1 @@
+"""Cluster backends: where the replica set under test runs."""

@@ -1,0 +1,174 @@
+"""Member processes on this machine: start, signal and wait for `mongoemu` or a real `mongod`.
+
+This is the process-level half of the `local` backend; the emulator's own tests use it too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from chaos.errors import BackendError
+
+EMULATOR = (sys.executable, "-m", "mongoemu")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class MemberProcess:
+    name: str
+    host: str
+    port: int
+    dbpath: Path
+    repl_set: str | None = "rs0"
+    binary: tuple[str, ...] = EMULATOR
+    extra_args: tuple[str, ...] = ()
+    # Run the process inside this network namespace (`ip netns exec NAME ...`).
+    netns: str | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def logpath(self) -> Path:
+        return self.dbpath.parent / f"{self.name}.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def command(self) -> list[str]:
+        cmd = [*self.binary, "--port", str(self.port), "--bind_ip", self.host, "--dbpath", str(self.dbpath)]
+        if self.repl_set:
+            cmd += ["--replSet", self.repl_set]
+        cmd += ["--logpath", str(self.logpath), *self.extra_args]
+        if self.netns:
+            cmd = ["ip", "netns", "exec", self.netns, *cmd]
+        return cmd
+
+    def start(self) -> None:
+        if self.alive:
+            return
+        self.dbpath.mkdir(parents=True, exist_ok=True)
+        stderr = (self.dbpath.parent / f"{self.name}.stderr").open("ab")
+        try:
+            self.proc = subprocess.Popen(
+                self.command(), stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+            )
+        except OSError as exc:
+            raise BackendError(f"cannot start member {self.name} ({self.binary[0]}): {exc.strerror}") from exc
+        finally:
+            stderr.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self.alive:
+            assert self.proc is not None
+            os.kill(self.proc.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL, then reap, so the port and the dbpath lock are free afterwards."""
+        if self.proc is None:
+            return
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Graceful shutdown (SIGTERM), then SIGKILL if it does not exit in time."""
+        if self.proc is None:
+            return
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def pause(self) -> None:
+        self.signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+
+    def client(self, **kwargs: Any) -> MongoClient[dict[str, Any]]:
+        """A direct connection to this member alone (admin commands, probes)."""
+        kwargs.setdefault("serverSelectionTimeoutMS", 2000)
+        kwargs.setdefault("connectTimeoutMS", 2000)
+        return MongoClient(self.host, self.port, directConnection=True, **kwargs)
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise BackendError(
+                    f"member {self.name} exited with code {self.proc.returncode} during start-up; "
+                    f"see {self.logpath} and {self.dbpath.parent / (self.name + '.stderr')}"
+                )
+            try:
+                with self.client(serverSelectionTimeoutMS=500) as c:
+                    c.admin.command("ping")
+                    return
+            except PyMongoError as exc:
+                last = exc
+                time.sleep(0.05)
+        raise BackendError(f"member {self.name} did not answer ping within {timeout:.0f} s: {last}")
+
+
+def initiate(
+    members: list[MemberProcess],
+    settings: dict[str, Any] | None = None,
+    member_options: dict[str, dict[str, Any]] | None = None,
+    set_name: str = "rs0",
+) -> dict[str, Any]:
+    """Send replSetInitiate to the first member; return the config document sent."""
+    config: dict[str, Any] = {
+        "_id": set_name,
+        "members": [
+            {"_id": i, "host": m.address, **(member_options or {}).get(m.name, {})}
+            for i, m in enumerate(members)
+        ],
+    }
+    if settings:
+        config["settings"] = settings
+    with members[0].client() as c:
+        c.admin.command("replSetInitiate", config)
+    return config
+
+
+def wait_for_primary(members: list[MemberProcess], timeout: float = 30.0) -> MemberProcess:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for m in members:
+            if not m.alive:
+                continue
+            try:
+                with m.client(serverSelectionTimeoutMS=300) as c:
+                    if c.admin.command("hello").get("isWritablePrimary"):
+                        return m
+            except PyMongoError:
+                continue
+        time.sleep(0.05)
+    raise BackendError(f"no primary among {[m.name for m in members]} within {timeout:.0f} s")

@@ -1,0 +1,1 @@
+"""mongoemu: a MongoDB replica-set member emulator speaking the wire protocol."""

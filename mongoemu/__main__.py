@@ -1,0 +1,5 @@
+import sys
+
+from mongoemu.cli import main
+
+sys.exit(main())

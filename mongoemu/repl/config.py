@@ -1,0 +1,182 @@
+"""The replica-set configuration document (replSetInitiate / replSetReconfig / replSetGetConfig)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bson import ObjectId
+
+from mongoemu.errors import CommandError
+
+
+def _invalid(message: str) -> CommandError:
+    return CommandError(93, message)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberConfig:
+    id: int
+    host: str
+    priority: float = 1.0
+    votes: int = 1
+    hidden: bool = False
+    arbiter_only: bool = False
+    secondary_delay_secs: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def electable(self) -> bool:
+        return self.priority > 0 and self.votes > 0 and not self.arbiter_only
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "_id": self.id,
+            "host": self.host,
+            "arbiterOnly": self.arbiter_only,
+            "buildIndexes": True,
+            "hidden": self.hidden,
+            "priority": self.priority,
+            "tags": dict(self.tags),
+            "secondaryDelaySecs": self.secondary_delay_secs,
+            "votes": self.votes,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    election_timeout_millis: int = 10_000
+    heartbeat_interval_millis: int = 2_000
+    heartbeat_timeout_secs: int = 10
+    catch_up_timeout_millis: int = -1
+    catch_up_takeover_delay_millis: int = 30_000
+    chaining_allowed: bool = True
+    replica_set_id: ObjectId = field(default_factory=ObjectId)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "chainingAllowed": self.chaining_allowed,
+            "heartbeatIntervalMillis": self.heartbeat_interval_millis,
+            "heartbeatTimeoutSecs": self.heartbeat_timeout_secs,
+            "electionTimeoutMillis": self.election_timeout_millis,
+            "catchUpTimeoutMillis": self.catch_up_timeout_millis,
+            "catchUpTakeoverDelayMillis": self.catch_up_takeover_delay_millis,
+            "getLastErrorModes": {},
+            "getLastErrorDefaults": {"w": 1, "wtimeout": 0},
+            "replicaSetId": self.replica_set_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReplSetConfig:
+    name: str
+    version: int
+    members: tuple[MemberConfig, ...]
+    settings: Settings = field(default_factory=Settings)
+    term: int = -1
+    protocol_version: int = 1
+
+    @property
+    def voting_members(self) -> tuple[MemberConfig, ...]:
+        return tuple(m for m in self.members if m.votes > 0)
+
+    @property
+    def majority(self) -> int:
+        """Votes needed to elect a primary and to commit a write with w: "majority"."""
+        return len(self.voting_members) // 2 + 1
+
+    def member_by_host(self, host: str) -> MemberConfig | None:
+        return next((m for m in self.members if m.host == host), None)
+
+    def member_by_id(self, member_id: int) -> MemberConfig | None:
+        return next((m for m in self.members if m.id == member_id), None)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "_id": self.name,
+            "version": self.version,
+            "term": self.term,
+            "protocolVersion": 1,
+            "writeConcernMajorityJournalDefault": True,
+            "members": [m.to_document() for m in self.members],
+            "settings": self.settings.to_document(),
+        }
+
+    @classmethod
+    def from_document(cls, doc: Any, *, previous: ReplSetConfig | None = None) -> ReplSetConfig:
+        if not isinstance(doc, dict):
+            raise _invalid("the replica set configuration must be a document")
+        name = doc.get("_id")
+        if not isinstance(name, str) or not name:
+            raise _invalid("replica set configuration must have a string _id naming the set")
+        members_doc = doc.get("members")
+        if not isinstance(members_doc, list) or not members_doc:
+            raise _invalid("replica set configuration must have a non-empty 'members' array")
+        if len(members_doc) > 50:
+            raise _invalid("replica set configuration has more than 50 members")
+        members: list[MemberConfig] = []
+        for i, m in enumerate(members_doc):
+            if not isinstance(m, dict) or "host" not in m or "_id" not in m:
+                raise _invalid(f"members[{i}] must be a document with _id and host")
+            priority = float(m.get("priority", 1.0))
+            votes = int(m.get("votes", 1))
+            if votes not in (0, 1):
+                raise _invalid(f"members[{i}].votes must be 0 or 1")
+            if not 0 <= priority <= 1000:
+                raise _invalid(f"members[{i}].priority must be between 0 and 1000")
+            if votes == 0 and priority > 0:
+                raise _invalid(f"members[{i}]: priority must be 0 when non-voting (votes:0)")
+            hidden = bool(m.get("hidden", False))
+            if hidden and priority > 0:
+                raise _invalid(f"members[{i}]: priority must be 0 when hidden=true")
+            host = str(m["host"])
+            if ":" not in host:
+                host = f"{host}:27017"
+            tags = m.get("tags", {}) or {}
+            if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+                raise _invalid(f"members[{i}].tags must be a document of strings")
+            members.append(
+                MemberConfig(
+                    id=int(m["_id"]),
+                    host=host,
+                    priority=priority,
+                    votes=votes,
+                    hidden=hidden,
+                    arbiter_only=bool(m.get("arbiterOnly", False)),
+                    secondary_delay_secs=int(m.get("secondaryDelaySecs", m.get("slaveDelay", 0))),
+                    tags=dict(tags),
+                )
+            )
+        if len({m.id for m in members}) != len(members):
+            raise _invalid("replica set configuration has duplicate member _id values")
+        if len({m.host for m in members}) != len(members):
+            raise _invalid("replica set configuration has duplicate member hosts")
+        voting = sum(m.votes for m in members)
+        if voting == 0:
+            raise _invalid("replica set configuration must have at least one voting member")
+        if voting > 7:
+            raise _invalid("replica set configuration has more than 7 voting members")
+        if not any(m.electable for m in members):
+            raise _invalid("replica set configuration must have at least one electable member")
+        s = doc.get("settings", {}) or {}
+        base = previous.settings if previous else Settings()
+        settings = Settings(
+            election_timeout_millis=int(s.get("electionTimeoutMillis", base.election_timeout_millis)),
+            heartbeat_interval_millis=int(s.get("heartbeatIntervalMillis", base.heartbeat_interval_millis)),
+            heartbeat_timeout_secs=int(s.get("heartbeatTimeoutSecs", base.heartbeat_timeout_secs)),
+            catch_up_timeout_millis=int(s.get("catchUpTimeoutMillis", base.catch_up_timeout_millis)),
+            catch_up_takeover_delay_millis=int(
+                s.get("catchUpTakeoverDelayMillis", base.catch_up_takeover_delay_millis)
+            ),
+            chaining_allowed=bool(s.get("chainingAllowed", base.chaining_allowed)),
+            replica_set_id=s.get("replicaSetId", base.replica_set_id),
+        )
+        if settings.election_timeout_millis <= 0 or settings.heartbeat_interval_millis <= 0:
+            raise _invalid("electionTimeoutMillis and heartbeatIntervalMillis must be positive")
+        return cls(
+            name=name,
+            version=int(doc.get("version", 1)),
+            members=tuple(members),
+            settings=settings,
+            term=int(doc.get("term", -1)),
+        )

@@ -1,0 +1,76 @@
+"""Shared fixtures: real `mongoemu` processes on loopback ports picked by the kernel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+
+from chaos.backends.processes import MemberProcess, free_port, initiate, wait_for_primary
+
+
+class ReplicaSet:
+    """A replica set of emulator processes for one test; everything is killed at teardown."""
+
+    def __init__(self, members: list[MemberProcess], config: dict[str, Any]) -> None:
+        self.members = members
+        self.config = config
+
+    @property
+    def uri(self) -> str:
+        hosts = ",".join(m.address for m in self.members)
+        return f"mongodb://{hosts}/?replicaSet={self.config['_id']}"
+
+    def client(self, **kwargs: Any) -> MongoClient[dict[str, Any]]:
+        kwargs.setdefault("serverSelectionTimeoutMS", 10_000)
+        return MongoClient(self.uri, **kwargs)
+
+    def primary(self, timeout: float = 30.0) -> MemberProcess:
+        return wait_for_primary(self.members, timeout)
+
+    def stop(self) -> None:
+        for m in self.members:
+            m.kill()
+
+
+StartSet = Callable[..., ReplicaSet]
+
+
+@pytest.fixture
+def start_replica_set(tmp_path: Path) -> Iterator[StartSet]:
+    """Start N members, initiate them and wait for a primary: `start_replica_set(3, settings={...})`."""
+    started: list[ReplicaSet] = []
+
+    def start(
+        n: int = 1,
+        settings: dict[str, Any] | None = None,
+        member_options: dict[str, dict[str, Any]] | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> ReplicaSet:
+        base = tmp_path / f"rs{len(started)}"
+        members = [
+            MemberProcess(f"m{i}", "127.0.0.1", free_port(), base / f"m{i}", extra_args=extra_args)
+            for i in range(n)
+        ]
+        rs = ReplicaSet(members, {})
+        started.append(rs)
+        for m in members:
+            m.start()
+        for m in members:
+            m.wait_ready()
+        rs.config = initiate(members, settings, member_options)
+        wait_for_primary(members)
+        return rs
+
+    yield start
+    for rs in started:
+        rs.stop()
+
+
+@pytest.fixture
+def single_member(start_replica_set: StartSet) -> ReplicaSet:
+    """A one-member replica set: the emulator's single-node half."""
+    return start_replica_set(1)
