@@ -12,7 +12,7 @@ drill; members started by a backend share that clock.
       ledger.parquet       LedgerEntry rows (merged from ledger/ shards)
       faults.jsonl         FaultEvent lines, one per inject and heal
       probes.parquet       ProbeSample rows, one per (probe round, observer, member)
-      discovery.jsonl      DiscoveryEvent lines from the workload's PyMongo clients
+      discovery.jsonl      DiscoveryEvent lines from the workload's PyMongo clients (merged from discovery/)
       verification.json    Verification: the ledger checked against the recovered cluster
       members/<name>/      logs and ground truth of members the backend started
       summary.json         the analysis (reports.summary.Summary), schema-versioned
@@ -39,6 +39,7 @@ LEDGER_SHARDS = "ledger"
 FAULTS = "faults.jsonl"
 PROBES = "probes.parquet"
 DISCOVERY = "discovery.jsonl"
+DISCOVERY_SHARDS = "discovery"
 VERIFICATION = "verification.json"
 MEMBERS = "members"
 SUMMARY = "summary.json"

@@ -1,0 +1,177 @@
+"""The recorder's shards and their merge: incremental, crash-tolerant, no duplicates or gaps."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from locustfiles.merge import MergeError, merge_run
+from locustfiles.recorder import Recorder
+from locustfiles.settings import RecorderSettings
+from locustfiles.shards import StreamShard, manifests, read_stream
+from reports.rundir import (
+    DISCOVERY,
+    EVENTS,
+    EVENTS_SHARDS,
+    LEDGER,
+    LEDGER_SCHEMA,
+    LEDGER_SHARDS,
+    REQUEST_EVENT_SCHEMA,
+    DiscoveryEvent,
+    LedgerEntry,
+    read_jsonl,
+    to_table,
+)
+
+FAST = RecorderSettings(flush_interval_s=0.05, max_buffered=1000)
+
+
+def request(recorder: Recorder, name: str, t: float, failed: bool = False) -> None:
+    recorder.on_request(
+        request_type="mongo",
+        name=name,
+        response_time=12.5,
+        response_length=100,
+        exception=RuntimeError("boom") if failed else None,
+        context={"user_class": "HubUser", "is_write": False, "error_class": "other" if failed else None},
+        start_time=t,
+    )
+
+
+def entry(write_id: str, t: float = 1.0, worker: str = "w") -> LedgerEntry:
+    return LedgerEntry(
+        write_id=write_id,
+        collection="prompts",
+        op="insert",
+        doc_id=write_id,
+        id_type="str",
+        write_concern="majority",
+        t_start=t,
+        status="acked",
+        t_ack=t + 0.01,
+        token=write_id,
+        worker=worker,
+    )
+
+
+def test_events_reach_the_shard_within_the_flush_interval(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, "local", FAST)
+    try:
+        request(recorder, "prompts.get", 100.0)
+        request(recorder, "prompts.get", 101.0, failed=True)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            (shard,) = (tmp_path / EVENTS_SHARDS).glob("*.arrows")
+            table = read_stream(shard, REQUEST_EVENT_SCHEMA).table
+            if table.num_rows == 2:
+                break
+            time.sleep(0.02)
+        rows = table.to_pylist()
+        assert [r["ok"] for r in rows] == [True, False]
+        assert rows[1]["error"] == "RuntimeError: boom" and rows[1]["error_class"] == "other"
+        assert rows[0]["t_end"] == pytest.approx(100.0125)
+        assert rows[0]["worker"] == "local" and rows[0]["user_class"] == "HubUser"
+    finally:
+        recorder.close()
+    (manifest,) = manifests(tmp_path)
+    assert manifest.closed and manifest.events == 2
+
+
+def test_buffer_is_bounded(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, "local", RecorderSettings(flush_interval_s=60, max_buffered=1000))
+    try:
+        for i in range(2500):
+            request(recorder, "prompts.get", float(i))
+            assert len(recorder._events) < 1000
+        assert recorder.manifest.events == 2000  # two full buffers flushed by the callers themselves
+    finally:
+        recorder.close()
+    assert recorder.manifest.events == 2500
+
+
+def test_merge_of_two_workers_is_complete_and_ordered(tmp_path: Path) -> None:
+    a, b = Recorder(tmp_path, "worker-0", FAST), Recorder(tmp_path, "worker-1", FAST)
+    for i in range(1, 301):
+        for rec in (a, b):
+            request(rec, "prompts.create", float(1000 + i) + (0.5 if rec is b else 0))
+            rec.ledger(entry(f"{rec.worker}-{i}", float(i), rec.worker))
+    a.discovery(DiscoveryEvent(t=5.0, kind="topology_changed", client="worker-0", primary="h:1"))
+    b.discovery(DiscoveryEvent(t=3.0, kind="server_changed", client="worker-1", address="h:1"))
+    a.close()
+    b.close()
+    report = merge_run(tmp_path, expect_workers=["worker-0", "worker-1"], wait_s=1)
+    assert report.complete, report
+    assert (report.events, report.ledger, report.discovery) == (600, 600, 2)
+    assert report.workers == ["worker-0", "worker-1"]
+    events = pq.read_table(tmp_path / EVENTS)
+    assert events.schema.equals(REQUEST_EVENT_SCHEMA)
+    starts = events.column("t_start").to_pylist()
+    assert starts == sorted(starts)
+    ledger = pq.read_table(tmp_path / LEDGER)
+    assert len(set(ledger.column("write_id").to_pylist())) == 600
+    assert [e.t for e in read_jsonl(tmp_path / DISCOVERY, DiscoveryEvent)] == [3.0, 5.0]
+    again = merge_run(tmp_path, wait_s=0)  # idempotent
+    assert (again.events, again.ledger) == (600, 600)
+
+
+def test_merge_reports_gaps_and_duplicates(tmp_path: Path) -> None:
+    (tmp_path / LEDGER_SHARDS).mkdir()
+    shard = StreamShard(tmp_path / LEDGER_SHARDS / "w.0.arrows", LEDGER_SCHEMA)
+    shard.append(to_table([entry("w-1"), entry("w-2"), entry("w-2"), entry("w-5")], LEDGER_SCHEMA))
+    shard.close()
+    report = merge_run(tmp_path, wait_s=0)
+    assert not report.complete
+    assert report.duplicate_write_ids == ["w-2"] and report.duplicates == 1
+    assert report.missing_write_ids == ["w-3", "w-4"] and report.missing == 2
+
+
+def test_a_killed_writer_loses_only_the_unflushed_tail(tmp_path: Path) -> None:
+    path = tmp_path / "torn.arrows"
+    shard = StreamShard(path, LEDGER_SCHEMA)
+    shard.append(to_table([entry("w-1"), entry("w-2")], LEDGER_SCHEMA))
+    shard.append(to_table([entry("w-3")], LEDGER_SCHEMA))
+    size_two_batches = path.stat().st_size
+    shard.append(to_table([entry("w-4"), entry("w-5")], LEDGER_SCHEMA))
+    # No close(): the writer "died". Cut the file inside its last batch.
+    with path.open("r+b") as fh:
+        fh.truncate(size_two_batches + 40)
+    read = read_stream(path, LEDGER_SCHEMA)
+    assert read.torn
+    assert read.table.column("write_id").to_pylist() == ["w-1", "w-2", "w-3"]
+
+
+def test_an_unclosed_stream_is_readable_and_merge_reports_it(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, "local", FAST)
+    recorder.ledger(entry("local-1", worker="local"))
+    recorder.flush()
+    report = merge_run(tmp_path, wait_s=0.2)  # the recorder is still open: merge does not wait forever
+    assert report.ledger == 1
+    assert report.unclosed == [recorder.stem]
+    recorder.close()
+    assert merge_run(tmp_path, wait_s=0).complete
+
+
+def test_empty_and_garbage_shards(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.arrows"
+    empty.write_bytes(b"")
+    assert read_stream(empty, REQUEST_EVENT_SCHEMA).table.num_rows == 0
+    assert not read_stream(empty, REQUEST_EVENT_SCHEMA).torn
+    junk = tmp_path / "junk.arrows"
+    junk.write_bytes(b"not arrow at all")
+    read = read_stream(junk, REQUEST_EVENT_SCHEMA)
+    assert read.torn and read.table.num_rows == 0
+    report = merge_run(tmp_path, wait_s=0)
+    assert (report.events, report.ledger) == (0, 0)
+    with pytest.raises(MergeError, match="nothing does not exist"):
+        merge_run(tmp_path / "nothing", wait_s=0)
+
+
+def test_every_recorder_gets_its_own_shard(tmp_path: Path) -> None:
+    first, second = Recorder(tmp_path, "local", FAST), Recorder(tmp_path, "local", FAST)
+    assert first.stem != second.stem
+    first.close()
+    second.close()
+    assert len(list((tmp_path / EVENTS_SHARDS).glob("*.arrows"))) == 2
