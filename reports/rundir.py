@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
+from pydantic import TypeAdapter, ValidationError
+
+from chaos.errors import AnalysisError
 
 SCENARIO = "scenario.yaml"
 RUN_INFO = "run.json"
@@ -252,14 +255,52 @@ def write_jsonl(path: Path, records: Iterable[Any]) -> None:
 
 
 def read_jsonl(path: Path, record_type: type[R]) -> Iterator[R]:
-    """Records of a JSON-lines file; a torn last line (a killed writer) is skipped."""
+    """Records of a JSON-lines file, validated against the record type.
+
+    A torn last line (no newline: the writer was killed mid-line) is skipped; any other line that
+    is not a valid record raises AnalysisError naming the file and the line.
+    """
     if not path.exists():
         return
+    adapter = TypeAdapter(record_type)
     names = {f.name for f in fields(record_type)}  # type: ignore[arg-type]
     with path.open() as fh:
-        for line in fh:
-            try:
-                raw = json.loads(line)
-            except ValueError:
-                continue
-            yield record_type(**{k: v for k, v in raw.items() if k in names})
+        lines = fh.readlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except ValueError as exc:
+            if number == len(lines) and not line.endswith("\n"):
+                return
+            raise AnalysisError(f"{path.name}:{number}: not a JSON object ({exc})") from None
+        if not isinstance(raw, dict):
+            raise AnalysisError(f"{path.name}:{number}: not a JSON object")
+        try:
+            yield adapter.validate_python({k: v for k, v in raw.items() if k in names})
+        except ValidationError as exc:
+            raise AnalysisError(f"{path.name}:{number}: {describe_validation_error(exc)}") from None
+
+
+def read_json(path: Path, record_type: type[R]) -> R:
+    """One record from a JSON file; AnalysisError naming the file when it is missing or invalid."""
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise AnalysisError(f"{path.name}: missing from the run directory") from None
+    except (OSError, ValueError) as exc:
+        raise AnalysisError(f"{path.name}: not valid JSON ({exc})") from None
+    try:
+        return TypeAdapter(record_type).validate_python(raw)
+    except ValidationError as exc:
+        raise AnalysisError(f"{path.name}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """pydantic's first error as one line: `field.path: message` (and how many more there are)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"])
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}" if where else f"{first['msg']}{more}"

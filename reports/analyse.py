@@ -1,0 +1,222 @@
+"""The analysis of a run directory: `analyse(run_dir) -> Summary`, `write_outputs(run_dir, summary)`.
+
+Reading the run directory is checked once (`reports.load`: a bad or missing file is an
+AnalysisError naming it); after that every analyser runs on its own, and one that raises leaves
+its measurement empty, its error in the summary and its SLOs *unknown*, never a traceback.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from reports import rundir
+from reports.availability import CANARY_PREFIX, WriteLog, write_logs, write_window
+from reports.checks import Analysis, FaultAnalysis, slo_results
+from reports.dataloss import data_loss, match_rollback, rpo
+from reports.errorrates import error_tables
+from reports.failover import availability_failures, detect, elect, rediscover
+from reports.faults import Fault
+from reports.junit import write_junit
+from reports.lag import replication_lag
+from reports.latency import latency_table
+from reports.load import RunData, load_run
+from reports.phases import PhaseWindow, assign, phase_windows
+from reports.results import Outcome, attempt
+from reports.slo import SLOTargets, ThroughputRecoveryTarget
+from reports.states import member_states
+from reports.summary import AnalyserError, Counts, FaultAnatomy, Summary
+from reports.throughput import throughput_recovery
+from reports.timeline import timeline
+from reports.verdicts import compose, exit_code
+
+T = TypeVar("T")
+
+
+def analyse(run_dir: Path, slos: SLOTargets | None = None) -> Summary:
+    """Analyse a run directory; `slos` replaces the targets of its scenario.yaml."""
+    return summarise(load_run(run_dir, slos))
+
+
+def write_outputs(run_dir: Path, summary: Summary) -> None:
+    summary.write(run_dir / rundir.SUMMARY)
+    write_junit(run_dir / rundir.JUNIT, summary)
+
+
+class _Errors:
+    """Collects analysers' errors for the summary while handing their values on."""
+
+    def __init__(self) -> None:
+        self.errors: list[AnalyserError] = []
+
+    def take(self, name: str, outcome: Outcome[T], fault: Fault | None = None) -> T | None:
+        if outcome.error is not None:
+            self.errors.append(
+                AnalyserError(analyser=name, fault_id=fault.fault_id if fault else None, error=outcome.error)
+            )
+        return outcome.value
+
+
+def summarise(data: RunData) -> Summary:
+    """The summary of loaded run data: a pure function of it (apart from `generated_at`)."""
+    targets = data.slos
+    events = data.events
+    windows = phase_windows(data.faults, data.run_start, data.run_end, targets.windows.recovery_s)
+    phase_codes = assign(events["t_start"].to_numpy(), windows)
+    errors = _Errors()
+
+    context = _FaultContext(
+        data=data,
+        windows=windows,
+        logs=write_logs(events, targets.slow_op_ms),
+        failures=availability_failures(events),
+        completions=np.sort(events["t_end"].to_numpy()[events["ok"].to_numpy()]),
+        inject_times=np.sort([f.t_inject for f in data.faults if f.injected]),
+    )
+    analysis = Analysis()
+    anatomies = []
+    for fault in data.faults:
+        anatomy, fault_analysis = context.analyse(fault, errors)
+        anatomies.append(anatomy)
+        analysis.faults.append(fault_analysis)
+
+    probes = data.probes
+    analysis.data_loss = attempt(data_loss, data.verification, data.ledger, data.rollback)
+    analysis.rpo = attempt(rpo, data.verification, data.ledger, data.faults)
+    rollback = attempt(match_rollback, data.rollback, data.ledger, data.verification)
+    analysis.latency = attempt(latency_table, events, phase_codes, targets.slow_op_ms)
+    analysis.errors = attempt(error_tables, events, phase_codes)
+    analysis.lag = attempt(lambda: replication_lag(_required(probes, rundir.PROBES), windows))
+    states = attempt(lambda: member_states(_required(probes, rundir.PROBES)))
+    series = attempt(timeline, events, probes, data.run_start, data.run_end)
+
+    results = slo_results(targets, analysis)
+    verdict = compose(r.verdict for r in results)
+    return Summary(
+        generated_at=time.time(),
+        run=data.info,
+        run_start=data.run_start,
+        run_end=data.run_end,
+        slos=targets,
+        absent_files=data.absent,
+        counts=_counts(data),
+        phases=windows,
+        faults=anatomies,
+        data_loss=errors.take("data_loss", analysis.data_loss),
+        rpo=errors.take("rpo", analysis.rpo),
+        rollback=errors.take("rollback", rollback),
+        latency=errors.take("latency", analysis.latency) or [],
+        errors=errors.take("errors", analysis.errors),
+        lag=errors.take("replication_lag", analysis.lag) or [],
+        member_states=errors.take("member_states", states) or [],
+        timeline=errors.take("timeline", series),
+        results=results,
+        verdict=verdict,
+        exit_code=int(exit_code(verdict, targets.on_unknown)),
+        analyser_errors=errors.errors,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _FaultContext:
+    """What every fault's analysers share, prepared once for the run."""
+
+    data: RunData
+    windows: list[PhaseWindow]
+    logs: dict[str, WriteLog]
+    failures: pd.DataFrame
+    completions: np.ndarray  # successful operations' completion times, sorted
+    inject_times: np.ndarray  # injected faults' injection times, sorted
+
+    def analyse(self, fault: Fault, errors: _Errors) -> tuple[FaultAnatomy, FaultAnalysis]:
+        if not fault.injected:
+            failed: Outcome[object] = Outcome(error=f"the fault was not injected ({fault.inject_error})")
+            return _anatomy(fault, [failed.error or ""]), FaultAnalysis(fault, failed, failed)  # type: ignore[arg-type]
+        data, targets = self.data, self.data.slos
+        stable_s = targets.windows.stable_s
+        tr = targets.throughput_recovery
+        probes, discovery = data.probes, data.discovery
+        election = attempt(lambda: elect(fault, _required(probes, rundir.PROBES)))
+        outcomes = {
+            "detection": attempt(detect, fault, self.failures),
+            "election": election,
+            "rediscovery": attempt(
+                lambda: rediscover(fault, _required(discovery, rundir.DISCOVERY), election.value)
+            ),
+            "canary": attempt(write_window, fault, self.logs["canary"], self.inject_times, stable_s),
+            "writes": attempt(write_window, fault, self.logs["writes"], self.inject_times, stable_s),
+            "throughput": attempt(
+                throughput_recovery,
+                fault,
+                self.completions,
+                self.windows,
+                data.run_start,
+                self.inject_times,
+                fraction=tr.fraction if tr is not None else ThroughputRecoveryTarget().fraction,
+                baseline_s=targets.windows.baseline_s,
+                stable_s=stable_s,
+            ),
+        }
+        notes = [f"{name}: {o.error}" for name, o in outcomes.items() if o.error is not None]
+        values = {name: errors.take(name, o, fault) for name, o in outcomes.items()}
+        analysis = FaultAnalysis(fault, outcomes["writes"], outcomes["throughput"])  # type: ignore[arg-type]
+        return _anatomy(fault, notes, **values), analysis
+
+
+def _anatomy(fault: Fault, notes: list[str], **measured: Any) -> FaultAnatomy:
+    writes = measured.get("writes")
+    return FaultAnatomy(
+        fault_id=fault.fault_id,
+        kind=fault.kind,
+        target=fault.target,
+        members=fault.members,
+        params=fault.params,
+        fault_class=fault.fault_class,
+        class_source=fault.class_source,
+        injected=fault.injected,
+        inject_error=fault.inject_error,
+        heal_error=fault.heal_error,
+        t_inject=fault.t_inject,
+        t_heal=fault.t_heal,
+        duration_s=fault.t_heal - fault.t_inject if fault.t_heal is not None else None,
+        horizon_end=fault.horizon_end,
+        overlaps=fault.overlaps,
+        primary_before=fault.primary_before,
+        detection=measured.get("detection"),
+        election=measured.get("election"),
+        rediscovery=measured.get("rediscovery"),
+        canary=measured.get("canary"),
+        writes=writes,
+        rto_s=writes.recovered.after_s if writes is not None and writes.recovered is not None else None,
+        throughput=measured.get("throughput"),
+        notes=notes,
+    )
+
+
+def _counts(data: RunData) -> Counts:
+    events = data.events
+    ok = events["ok"].to_numpy()
+    writes = events["is_write"].to_numpy()
+    canary = writes & events["op"].astype("string").str.startswith(CANARY_PREFIX).to_numpy(dtype=bool)
+    return Counts(
+        requests=len(events),
+        ok=int(ok.sum()),
+        failed=int((~ok).sum()),
+        writes=int(writes.sum()),
+        writes_failed=int((writes & ~ok).sum()),
+        canary_writes=int(canary.sum()),
+        ledger_entries=len(data.ledger) if data.ledger is not None else None,
+        probe_samples=len(data.probes) if data.probes is not None else None,
+        discovery_events=len(data.discovery) if data.discovery is not None else None,
+    )
+
+
+def _required(value: T | None, name: str) -> T:
+    if value is None:
+        raise ValueError(f"{name} is absent from the run directory")
+    return value

@@ -1,0 +1,145 @@
+"""Write availability around a fault: the unavailability window and the recovery time (RTO).
+
+Definitions, for one source of writes (the canary's `canary.write*` operations, or every write):
+
+- A write is *bad* when it failed with any error class but duplicate_key, or took longer than
+  the slow-operation threshold (a write stalled by a failover and then retried successfully is
+  as unavailable to its user as one that failed).
+- A successful write that *started* at or after the injection and completed at time r is a
+  *recovery point* when no bad write starts in (r, r + stable_s). The window is cut short by the
+  end of the fault's horizon and by the injection of any other fault after r, so the next fault
+  is not charged to this one. Writes then *stay available*: nothing went wrong for stable_s.
+- The recovery time is r minus the injection time, for the first recovery point in the horizon;
+  none means writes never recovered. A fault that disturbed nothing gets about one write
+  interval (the first write after it).
+- The disruption starts at the earliest start of a bad write that completed at or after the
+  injection (so a write already in flight when the primary died counts) and started no later
+  than r. The unavailability window runs from the last successful completion before that start
+  to r; with no bad write it is zero.
+
+RTO is the recovery time of every write; the canary's window is reported beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from reports.faults import Fault
+from reports.results import Moment, Result
+from reports.rundir import ErrorClass
+
+CANARY_PREFIX = "canary.write"
+
+
+class WriteWindow(Result):
+    source: str  # "canary" or "writes"
+    recovered: Moment | None  # the first recovery point; None: not within the horizon
+    unavailable_s: float | None  # None when writes never recovered
+    disruption_start: float | None  # last successful completion before the first bad write
+    first_bad: Moment | None
+    longest_gap_s: float  # longest time without a successful completion in the window
+    failed: int  # writes that failed (not duplicate keys) in the window
+    stalled: int  # successful writes slower than the threshold in the window
+    observed_until: float  # the end of what was searched (the horizon)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteLog:
+    """One source's writes, in the orders the search needs."""
+
+    source: str
+    ok_end: np.ndarray  # successful writes' completions, sorted
+    ok_start: np.ndarray  # their starts, in the same order
+    bad_start: np.ndarray  # bad writes' starts, sorted
+    bad_end: np.ndarray  # their completions, in the same order
+    bad_failed: np.ndarray  # True: failed; False: stalled
+
+    @property
+    def empty(self) -> bool:
+        return len(self.ok_end) == 0 and len(self.bad_start) == 0
+
+    @classmethod
+    def from_events(cls, source: str, writes: pd.DataFrame, stall_ms: float) -> WriteLog:
+        ok = writes["ok"].to_numpy()
+        error_class = writes["error_class"].astype("string").fillna("").to_numpy()
+        failed = ~ok & (error_class != ErrorClass.DUPLICATE_KEY.value)
+        stalled = ok & (writes["duration_ms"].to_numpy() > stall_ms)
+        t_start = writes["t_start"].to_numpy()
+        t_end = writes["t_end"].to_numpy()
+        by_end = np.argsort(t_end[ok], kind="stable")
+        bad = failed | stalled
+        by_start = np.argsort(t_start[bad], kind="stable")
+        return cls(
+            source=source,
+            ok_end=t_end[ok][by_end],
+            ok_start=t_start[ok][by_end],
+            bad_start=t_start[bad][by_start],
+            bad_end=t_end[bad][by_start],
+            bad_failed=failed[bad][by_start],
+        )
+
+
+def write_logs(events: pd.DataFrame, stall_ms: float) -> dict[str, WriteLog]:
+    """The "canary" and "writes" logs of a run (events with `is_write`)."""
+    writes = events[events["is_write"].to_numpy()]
+    canary = writes[writes["op"].astype("string").str.startswith(CANARY_PREFIX).to_numpy(dtype=bool)]
+    return {
+        "canary": WriteLog.from_events("canary", canary, stall_ms),
+        "writes": WriteLog.from_events("writes", writes, stall_ms),
+    }
+
+
+def stable_until(t: np.ndarray, stable_s: float, inject_times: np.ndarray, horizon_end: float) -> np.ndarray:
+    """Where a stability window starting at each `t` ends: stable_s later, or earlier at the
+    horizon's end or at the next injection after `t` (inject_times sorted)."""
+    following = np.searchsorted(inject_times, t, side="right")
+    next_inject = np.append(inject_times, np.inf)[following]
+    return np.minimum(np.minimum(t + stable_s, next_inject), horizon_end)
+
+
+def write_window(
+    fault: Fault, log: WriteLog, inject_times: np.ndarray, stable_s: float
+) -> WriteWindow | None:
+    """The source's window for this fault; None when the source has no writes at all."""
+    if log.empty:
+        return None
+    lo = np.searchsorted(log.ok_end, fault.t_inject, side="left")
+    hi = np.searchsorted(log.ok_end, fault.horizon_end, side="left")
+    candidates = log.ok_end[lo:hi][log.ok_start[lo:hi] >= fault.t_inject]
+    recovered_t: float | None = None
+    if len(candidates):
+        ends = stable_until(candidates, stable_s, inject_times, fault.horizon_end)
+        next_bad = np.append(log.bad_start, np.inf)[np.searchsorted(log.bad_start, candidates, side="right")]
+        clean = next_bad >= ends
+        if clean.any():
+            recovered_t = float(candidates[np.argmax(clean)])
+
+    until = recovered_t if recovered_t is not None else fault.horizon_end
+    in_window = (log.bad_end >= fault.t_inject) & (log.bad_start <= until)
+    if recovered_t is None:
+        in_window &= log.bad_start < fault.horizon_end
+    first_bad_start = float(log.bad_start[in_window].min()) if in_window.any() else None
+    disruption_start: float | None = None
+    longest_gap = 0.0
+    if first_bad_start is not None:
+        before = np.searchsorted(log.ok_end, first_bad_start, side="right")
+        disruption_start = float(log.ok_end[before - 1]) if before else first_bad_start
+        inside = log.ok_end[(log.ok_end >= disruption_start) & (log.ok_end <= until)]
+        longest_gap = float(np.diff(np.concatenate(([disruption_start], inside, [until]))).max())
+    unavailable = None
+    if recovered_t is not None:
+        unavailable = recovered_t - disruption_start if disruption_start is not None else 0.0
+    return WriteWindow(
+        source=log.source,
+        recovered=Moment.after(recovered_t, fault.t_inject) if recovered_t is not None else None,
+        unavailable_s=unavailable,
+        disruption_start=disruption_start,
+        first_bad=Moment.after(first_bad_start, fault.t_inject) if first_bad_start is not None else None,
+        longest_gap_s=longest_gap,
+        failed=int(log.bad_failed[in_window].sum()),
+        stalled=int((~log.bad_failed[in_window]).sum()),
+        observed_until=fault.horizon_end,
+    )

@@ -1,0 +1,1 @@
+"""Synthetic run directories: by hand for tests (`builder`), at scale for benchmarks (`generator`)."""

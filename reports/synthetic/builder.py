@@ -1,0 +1,291 @@
+"""A run directory written from records given one by one, for tests with hand-computed answers.
+
+    run = RunBuilder()
+    run.series("canary.write", 0.0, 10.0, every=0.1, is_write=True)   # times relative to `origin`
+    run.fault("f1", 5.0, heal=8.0)
+    run.write_to(tmp_path)
+
+Times given to the builder are seconds after `origin`, so tests read like the timelines they
+describe; the files hold absolute epoch seconds as real runs do.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bson
+import numpy as np
+import pyarrow.parquet as pq
+import yaml
+
+from reports import rundir
+from reports.rundir import (
+    DiscoveryEvent,
+    ErrorClass,
+    FaultAction,
+    FaultEvent,
+    LedgerEntry,
+    MemberInfo,
+    ProbeSample,
+    RequestEvent,
+    RunInfo,
+    Verification,
+    WriteStatus,
+)
+
+ORIGIN = 1_700_000_000.0
+
+
+@dataclass
+class RunBuilder:
+    members: list[str] = field(default_factory=lambda: ["m0", "m1", "m2"])
+    origin: float = ORIGIN
+    scenario: str = "synthetic"
+    slos: dict[str, Any] | None = None  # the scenario's `slos:` section; None writes no scenario.yaml
+    events: list[RequestEvent] = field(default_factory=list)
+    ledger: list[LedgerEntry] = field(default_factory=list)
+    faults: list[FaultEvent] = field(default_factory=list)
+    probes: list[ProbeSample] = field(default_factory=list)
+    discovery: list[DiscoveryEvent] = field(default_factory=list)
+    verification: Verification | None = None
+    rollback: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # file path -> documents
+
+    def host(self, member: str) -> str:
+        return f"127.0.0.1:{27017 + self.members.index(member)}"
+
+    # --- requests and the ledger ----------------------------------------------------------
+    def request(
+        self,
+        t: float,
+        duration_ms: float = 10.0,
+        op: str = "prompts.get",
+        *,
+        ok: bool = True,
+        is_write: bool = False,
+        error_class: ErrorClass | None = None,
+        worker: str = "local",
+    ) -> RequestEvent:
+        if not ok and error_class is None:
+            error_class = ErrorClass.NOT_PRIMARY
+        event = RequestEvent(
+            t_start=self.origin + t,
+            t_end=self.origin + t + duration_ms / 1000.0,
+            duration_ms=duration_ms,
+            op=op,
+            user_class="HubUser",
+            ok=ok,
+            is_write=is_write,
+            error_class=None if ok else str(error_class),
+            error=None if ok else f"synthetic {error_class}",
+            worker=worker,
+        )
+        self.events.append(event)
+        return event
+
+    def write(
+        self,
+        t: float,
+        duration_ms: float = 10.0,
+        op: str = "prompts.create",
+        *,
+        ok: bool = True,
+        error_class: ErrorClass | None = None,
+        write_id: str | None = None,
+        doc_id: str | None = None,
+        token: str | None = None,
+        collection: str = "prompts",
+    ) -> LedgerEntry:
+        """A write request and its ledger entry: acked when ok, indeterminate after a network
+        error, failed otherwise."""
+        event = self.request(t, duration_ms, op, ok=ok, is_write=True, error_class=error_class)
+        if ok:
+            status = WriteStatus.ACKED
+        elif event.error_class == ErrorClass.NETWORK:
+            status = WriteStatus.INDETERMINATE
+        else:
+            status = WriteStatus.FAILED
+        number = len(self.ledger)
+        entry = LedgerEntry(
+            write_id=write_id or f"w{number}",
+            collection=collection,
+            op="insert",
+            doc_id=doc_id or f"d{number}",
+            id_type="str",
+            write_concern="majority",
+            t_start=event.t_start,
+            status=str(status),
+            t_ack=event.t_end if ok else None,
+            token=token or f"tok{number}",
+            user_class="HubUser",
+        )
+        self.ledger.append(entry)
+        return entry
+
+    def series(
+        self,
+        op: str,
+        start: float,
+        end: float,
+        *,
+        every: float,
+        duration_ms: float = 10.0,
+        ok: bool = True,
+        is_write: bool = False,
+        error_class: ErrorClass | None = None,
+    ) -> None:
+        """Requests starting every `every` seconds in [start, end)."""
+        for t in np.arange(start, end - 1e-9, every):
+            if is_write:
+                self.write(float(t), duration_ms, op, ok=ok, error_class=error_class)
+            else:
+                self.request(float(t), duration_ms, op, ok=ok, error_class=error_class)
+
+    # --- faults, probes, discovery, verification ------------------------------------------
+    def fault(
+        self,
+        fault_id: str,
+        inject: float,
+        heal: float | None = None,
+        *,
+        kind: str = "kill",
+        target: str = "primary",
+        members: list[str] | None = None,
+        primary: str | None = "m0",
+        outcome: str = "ok",
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        hit = members if members is not None else [self.members[0]]
+        for action, t in ((FaultAction.INJECT, inject), (FaultAction.HEAL, heal)):
+            if t is None:
+                continue
+            failed = action is FaultAction.INJECT and outcome != "ok"
+            self.faults.append(
+                FaultEvent(
+                    fault_id=fault_id,
+                    kind=kind,
+                    action=str(action),
+                    target=target,
+                    members=hit,
+                    t_wall=self.origin + t,
+                    t_mono=t,
+                    outcome="error" if failed else "ok",
+                    primary=primary,
+                    error="synthetic injection failure" if failed else None,
+                    params=dict(params or {}),
+                )
+            )
+
+    def probe_round(
+        self,
+        t: float,
+        states: dict[str, tuple[str, int] | None],
+        lag: dict[str, float] | None = None,
+    ) -> None:
+        """Each member answering about itself (state, term); None: it did not answer."""
+        primary = next((m for m, s in states.items() if s is not None and s[0] == "PRIMARY"), None)
+        for member, state in states.items():
+            if state is None:
+                self.probes.append(
+                    ProbeSample(
+                        t=self.origin + t,
+                        observer=member,
+                        reachable=False,
+                        member=member,
+                        state="(not reachable)",
+                    )
+                )
+                continue
+            self.probes.append(
+                ProbeSample(
+                    t=self.origin + t,
+                    observer=member,
+                    reachable=True,
+                    member=self.host(member),
+                    state=state[0],
+                    health=1,
+                    term=state[1],
+                    lag_s=(lag or {}).get(member, 0.0),
+                    primary=self.host(primary) if primary else None,
+                )
+            )
+
+    def discovered(
+        self, t: float, client: str, primary: str | None, *, kind: str = "topology_changed"
+    ) -> None:
+        self.discovery.append(
+            DiscoveryEvent(
+                t=self.origin + t,
+                kind=kind,
+                client=client,
+                primary=self.host(primary) if primary else None,
+            )
+        )
+
+    def verify(
+        self,
+        acked_missing: list[str] | None = None,
+        indeterminate_present: list[str] | None = None,
+        indeterminate_absent: list[str] | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.verification = Verification(
+            checked_at=self.origin + max((e.t_end - self.origin for e in self.events), default=0.0) + 1,
+            read_from=self.host(self.members[0]),
+            acked_missing=list(acked_missing or []),
+            indeterminate_present=list(indeterminate_present or []),
+            indeterminate_absent=list(indeterminate_absent or []),
+            failed_present=[],
+            error=error,
+        )
+
+    def rolled_back(self, member: str, entries: list[LedgerEntry], namespace: str = "hub.prompts") -> None:
+        """A rollback file on `member` holding the documents of these ledger writes."""
+        self.rollback_file(
+            member, [{"_id": e.doc_id, "_w": e.token, "title": "synthetic"} for e in entries], namespace
+        )
+
+    def rollback_file(self, member: str, docs: list[dict[str, Any]], namespace: str = "hub.prompts") -> None:
+        path = f"{rundir.MEMBERS}/{member}/db/rollback/{namespace}/removed.{len(self.rollback)}.bson"
+        self.rollback[path] = docs
+
+    # --- output ---------------------------------------------------------------------------
+    def run_info(self) -> RunInfo:
+        times = [e.t_start for e in self.events] or [self.origin]
+        return RunInfo(
+            run_id="synthetic-run",
+            scenario=self.scenario,
+            description="a synthetic run",
+            command=["hubchaos", "run", f"scenarios/{self.scenario}.yaml"],
+            started_at=min(times),
+            ended_at=max(e.t_end for e in self.events) if self.events else None,
+            status="completed",
+            backend="synthetic",
+            seed=0,
+            versions={"hubchaos": "test"},
+            members=[MemberInfo(name=m, host=self.host(m)) for m in self.members],
+        )
+
+    def write_to(self, run_dir: Path) -> Path:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / rundir.RUN_INFO).write_text(json.dumps(asdict(self.run_info())))
+        if self.slos is not None:
+            (run_dir / rundir.SCENARIO).write_text(yaml.safe_dump({"name": self.scenario, "slos": self.slos}))
+        pq.write_table(rundir.to_table(self.events, rundir.REQUEST_EVENT_SCHEMA), run_dir / rundir.EVENTS)
+        if self.ledger:
+            pq.write_table(rundir.to_table(self.ledger, rundir.LEDGER_SCHEMA), run_dir / rundir.LEDGER)
+        if self.faults:
+            rundir.write_jsonl(run_dir / rundir.FAULTS, self.faults)
+        if self.probes:
+            pq.write_table(rundir.to_table(self.probes, rundir.PROBE_SCHEMA), run_dir / rundir.PROBES)
+        if self.discovery:
+            rundir.write_jsonl(run_dir / rundir.DISCOVERY, self.discovery)
+        if self.verification is not None:
+            (run_dir / rundir.VERIFICATION).write_text(json.dumps(asdict(self.verification)))
+        for relative, docs in self.rollback.items():
+            path = run_dir / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"".join(bson.encode(d) for d in docs))
+        return run_dir
