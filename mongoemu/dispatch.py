@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("mongoemu.command")
 
 _OP_QUERY_SECONDARY_OK = 1 << 2
+# serverStatus opcounters these commands count themselves (per document or statement), as mongod.
+_COUNTED_BY_HANDLER = frozenset({"insert", "update", "delete", "find", "getMore"})
 
 
 class CloseConnection(Exception):
@@ -73,6 +75,10 @@ async def dispatch(member: Member, conn: Connection, request: wire.Request) -> d
         if spec is None:
             raise CommandError(59, f"no such command: '{name}'")
         ctx = _context(member, conn, request, name, db)
+        if spec.name not in _COUNTED_BY_HANDLER:
+            member.opcounters["command"] += 1
+        if "startTransaction" in body or "autocommit" in body:
+            raise CommandError(20, "multi-document transactions are not supported by the emulator")
         retryable = spec.write and ctx.is_retryable_write
         fault = member.failpoints.check_command(spec.name, conn.app_name, conn.internal)
         if fault is not None:

@@ -12,14 +12,20 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from mongoemu.cursors import CursorManager
 from mongoemu.failpoints import FailPoints
 from mongoemu.groundtruth import FILE_NAME, GroundTruthLog
 from mongoemu.options import MemberOptions
 from mongoemu.repl.coordinator import ReplicationCoordinator
 from mongoemu.server import WireServer
+from mongoemu.storage.durable import DurableStore
 from mongoemu.version import VERSION
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+    from mongoemu.oplog import OplogEntry, OpTime
     from mongoemu.repl.config import MemberConfig, ReplSetConfig
 
 log = logging.getLogger("mongoemu.control")
@@ -41,6 +47,12 @@ class Member:
         self.groundtruth = GroundTruthLog(options.dbpath / FILE_NAME, self.name)
         self.failpoints = FailPoints()
         self.opcounters: Counter[str] = Counter()
+        self.storage = DurableStore(options.dbpath, options.oplog_size_mb * 1024 * 1024)
+        self.storage.recover()
+        self.engine = self.storage.engine
+        self.oplog = self.storage.window
+        self.sessions = self.storage.sessions
+        self.cursors = CursorManager()
         self.coordinator = ReplicationCoordinator(self)
         self.server = WireServer(self)
         self._stop = asyncio.Event()
@@ -61,6 +73,41 @@ class Member:
                 return m
         return None
 
+    # --- the oplog contract with replication -----------------------------------------------
+    def log_applied(self, entries: list[OplogEntry]) -> None:
+        """Journal entries that storage applied on this primary, add them to the oplog window
+        and tell the coordinator (the journal bytes are written before this returns)."""
+        if not entries:
+            return
+        self.storage.append([e.to_document() for e in entries])
+        self.coordinator.on_local_write(entries[-1].optime)
+
+    def apply_replicated(self, docs: Iterable[Mapping[str, Any]]) -> None:
+        """Apply oplog entry documents from a sync source, in order: storage, journal, window,
+        session table and the majority view's pre-images (the applier advances the coordinator)."""
+        for entry, before in self.storage.apply_replicated(docs):
+            if entry.op in ("i", "u", "d"):
+                _id = (entry.o2 or entry.o)["_id"]
+                self.coordinator.majority.record(entry.ns, _id, before, entry.optime)
+
+    def truncate_oplog_after(self, optime: OpTime) -> list[Mapping[str, Any]]:
+        """Rollback: drop oplog entries newer than `optime` from the window and the journal."""
+        return self.storage.truncate_after(optime)
+
+    async def checkpoint(self) -> None:
+        """Make the in-memory state durable, so that a restart recovers exactly it."""
+        await self.storage.checkpoint()
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.cursors.reap()
+            if self.storage.checkpoint_due():
+                try:
+                    await self.storage.checkpoint()
+                except OSError:
+                    log.exception("checkpoint failed; the journal still holds every write")
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -68,7 +115,9 @@ class Member:
         self.groundtruth.record("startup", pid=os.getpid(), port=self.options.port, version=VERSION)
         await self.server.start(self.options.bind_ip, self.options.port)
         await self.coordinator.start()
+        housekeeping = asyncio.get_running_loop().create_task(self._housekeeping())
         await self._stop.wait()
+        housekeeping.cancel()
         await self.shutdown()
 
     def request_shutdown(self) -> None:
@@ -78,6 +127,8 @@ class Member:
         log.info("shutting down")
         await self.coordinator.stop()
         await self.server.close()
+        self.storage.checkpoint_now()
+        self.storage.close()
         self.groundtruth.record("shutdown", clean=True)
         self.groundtruth.close()
         os.close(self._lock_fd)

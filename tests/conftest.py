@@ -74,3 +74,32 @@ def start_replica_set(tmp_path: Path) -> Iterator[StartSet]:
 def single_member(start_replica_set: StartSet) -> ReplicaSet:
     """A one-member replica set: the emulator's single-node half."""
     return start_replica_set(1)
+
+
+@pytest.fixture(scope="module")
+def shared_member(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaSet]:
+    """One initiated one-member set shared by a module's tests (each test uses its own database)."""
+    member = MemberProcess("m0", "127.0.0.1", free_port(), tmp_path_factory.mktemp("shared") / "m0")
+    rs = ReplicaSet([member], {})
+    member.start()
+    try:
+        member.wait_ready()
+        rs.config = initiate([member])
+        wait_for_primary([member])
+        yield rs
+    finally:
+        rs.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_client(shared_member: ReplicaSet) -> Iterator[MongoClient[dict[str, Any]]]:
+    with shared_member.client() as client:
+        yield client
+
+
+@pytest.fixture
+def fresh_db(shared_client: MongoClient[dict[str, Any]], request: pytest.FixtureRequest) -> Any:
+    """A database of the shared member that only this test uses."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50]
+    shared_client.drop_database(name)
+    return shared_client[name]

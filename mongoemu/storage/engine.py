@@ -1,0 +1,162 @@
+"""The storage engine of one member: databases, collections, and the application of oplog
+entries to them.
+
+Every change reaches storage as an oplog entry through `apply` (the primary's own writes,
+replicated entries and journal replay alike), so applying the same history yields the same
+data on every member. Entry shapes follow mongod: `i` carries the whole document, `u` a whole
+replacement with `o2: {_id}`, `d` carries `{_id}`, `c` entries on `<db>.$cmd` carry
+`create`, `drop`, `createIndexes`, `dropIndexes` or `dropDatabase`, and `n` changes nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import bson
+from bson import Binary
+from bson.raw_bson import RawBSONDocument
+
+from mongoemu.errors import CommandError
+from mongoemu.oplog import OplogEntry
+from mongoemu.storage.collection import Collection, decode
+from mongoemu.storage.indexes import ID_INDEX, IndexSpec
+from mongoemu.wire import CODEC
+
+_UUID_NAMESPACE = uuid.UUID("6d6f6e67-6f65-6d75-0000-000000000000")
+_BAD_DB_CHARS = re.compile(r'[/\\. "$\x00]')
+# Namespaces served by the member itself rather than stored.
+VIRTUAL_NAMESPACES = frozenset({"local.oplog.rs"})
+
+
+def split_ns(ns: str) -> tuple[str, str]:
+    db, _, coll = ns.partition(".")
+    return db, coll
+
+
+def check_db_name(db: str) -> None:
+    if not db or _BAD_DB_CHARS.search(db) or len(db) >= 64:
+        raise CommandError(73, f"Invalid database name: '{db}'")
+
+
+def check_collection_name(db: str, name: Any) -> str:
+    if not isinstance(name, str):
+        raise CommandError(73, f"collection name has invalid type {type(name).__name__}")
+    if not name or "$" in name or "\x00" in name or name.startswith(".") or name.startswith("system.buckets"):
+        raise CommandError(73, f"Invalid collection name: {db}.{name}")
+    return name
+
+
+def raw_of(o: Mapping[str, Any]) -> bytes:
+    return o.raw if isinstance(o, RawBSONDocument) else bson.encode(o, codec_options=CODEC)
+
+
+class StorageEngine:
+    def __init__(self) -> None:
+        self.databases: dict[str, dict[str, Collection]] = {}
+        self._rids = itertools.count(1)
+
+    def _next_rid(self) -> int:
+        return next(self._rids)
+
+    # --- catalog ------------------------------------------------------------------------
+    def collection(self, db: str, name: str) -> Collection | None:
+        colls = self.databases.get(db)
+        return colls.get(name) if colls is not None else None
+
+    def collection_ns(self, ns: str) -> Collection | None:
+        return self.collection(*split_ns(ns))
+
+    def collections(self, db: str) -> list[Collection]:
+        return list(self.databases.get(db, {}).values())
+
+    def all_collections(self) -> Iterator[Collection]:
+        for colls in self.databases.values():
+            yield from colls.values()
+
+    def database_names(self) -> list[str]:
+        return [db for db, colls in self.databases.items() if colls]
+
+    def create_collection(self, db: str, name: str, options: Mapping[str, Any], ui: Any = None) -> Collection:
+        if self.collection(db, name) is not None:
+            raise CommandError(48, f"Collection {db}.{name} already exists.")
+        if ui is None:
+            ui = Binary(uuid.uuid5(_UUID_NAMESPACE, f"{db}.{name}").bytes, 4)
+        coll = Collection(db, name, dict(options), ui, self._next_rid)
+        self.databases.setdefault(db, {})[name] = coll
+        return coll
+
+    # --- applying oplog entries ---------------------------------------------------------
+    def apply(
+        self, entry: OplogEntry, doc: dict[str, Any] | None = None, enforce: bool = True
+    ) -> dict[str, Any] | None:
+        """Apply one entry; return the changed document's previous version (None for an insert).
+        `doc` is the decoded form of `entry.o` when the caller has it. `enforce=False` is oplog
+        application (secondaries, recovery): idempotent, inserts replace, unique secondary
+        indexes are not checked, an update of a missing document inserts it."""
+        op = entry.op
+        if op == "n":
+            return None
+        if op == "c":
+            self._apply_command(entry, enforce)
+            return None
+        db, name = split_ns(entry.ns)
+        coll = self.collection(db, name)
+        if op == "d":
+            return coll.delete(entry.o["_id"]) if coll is not None else None
+        raw = raw_of(entry.o)
+        if doc is None:
+            doc = decode(raw)
+        if coll is None:
+            coll = self.create_collection(db, name, {})
+        if op == "i":
+            return coll.insert(raw, doc, enforce)
+        if op == "u":
+            before = coll.replace(raw, doc, enforce)
+            if before is None:
+                if enforce:
+                    raise CommandError(1, f"update of a missing document in {entry.ns}")
+                coll.insert(raw, doc, enforce)
+            return before
+        raise CommandError(2, f"unknown oplog entry op {op!r}")
+
+    def _apply_command(self, entry: OplogEntry, enforce: bool) -> None:
+        db, _ = split_ns(entry.ns)
+        o = entry.o
+        name = next(iter(o))
+        if name == "create":
+            if self.collection(db, o["create"]) is None or enforce:
+                options = {k: v for k, v in o.items() if k not in ("create", "idIndex")}
+                self.create_collection(db, o["create"], options)
+        elif name == "drop":
+            self.databases.get(db, {}).pop(o["drop"], None)
+        elif name == "createIndexes":
+            coll = self.collection(db, o["createIndexes"]) or self.create_collection(
+                db, o["createIndexes"], {}
+            )
+            spec = IndexSpec.parse({k: v for k, v in o.items() if k != "createIndexes"})
+            if spec.name in coll.index_names():
+                if enforce:
+                    raise CommandError(85, f"index {spec.name} already exists")
+                return
+            coll.add_index(spec)
+        elif name == "dropIndexes":
+            coll = self.collection(db, o["dropIndexes"])
+            if coll is not None and o["index"] in coll.index_names() and o["index"] != ID_INDEX:
+                coll.drop_index(o["index"])
+        elif name == "dropDatabase":
+            self.databases.pop(db, None)
+        elif enforce:
+            raise CommandError(2, f"unknown command oplog entry {name!r}")
+
+    # --- reads for rollback and initial sync -----------------------------------------------
+    def get_document(self, ns: str, _id: Any) -> dict[str, Any] | None:
+        """The current version of one document, or None."""
+        coll = self.collection_ns(ns)
+        return coll.get(_id) if coll is not None else None
+
+    def clear(self) -> None:
+        self.databases.clear()

@@ -1,0 +1,280 @@
+"""Text indexes as mongod builds them (textIndexVersion 3) and `$text` search over them.
+
+Scoring follows mongod's FTSSpec::_scoreStringV2: for each string value of a weighted field,
+terms are lower-cased, stop words dropped, the rest stemmed with Snowball (the libstemmer that
+mongod links, through PyStemmer); a term seen `c` times among `n` terms of that string scores
+`weight * (2 - 2**(1 - c)) * (0.5 * c / n + 0.5)`, times 1.1 when the whole string is that
+term. A document's score for a query is the sum of its scores for the query's distinct terms.
+
+Approximations, all documented in docs/architecture.md: tokens are runs of Unicode letters and
+digits (plus inner apostrophes in English) rather than mongod's generated delimiter table;
+only English has a stop-word list; `$caseSensitive` is applied to phrases only; scores are
+kept as 32-bit floats.
+
+Postings are kept compactly, per term one array of record ids and one of scores, appended in
+record-id order. Record ids are never reused (an updated document gets a new one), so deleted
+documents are dropped lazily: their stale postings are skipped at query time and purged when
+they outnumber live ones.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import Stemmer
+
+from mongoemu.errors import CommandError
+from mongoemu.storage.stopwords import ENGLISH
+
+WILDCARD = "$**"
+MAX_WORD_WEIGHT = 100_000
+
+# mongod's language names and their two-letter codes, mapped to Snowball's algorithm names.
+LANGUAGES = {
+    "danish": "danish", "da": "danish",
+    "dutch": "dutch", "nl": "dutch",
+    "english": "english", "en": "english",
+    "finnish": "finnish", "fi": "finnish",
+    "french": "french", "fr": "french",
+    "german": "german", "de": "german",
+    "hungarian": "hungarian", "hu": "hungarian",
+    "italian": "italian", "it": "italian",
+    "norwegian": "norwegian", "nb": "norwegian",
+    "portuguese": "portuguese", "pt": "portuguese",
+    "romanian": "romanian", "ro": "romanian",
+    "russian": "russian", "ru": "russian",
+    "spanish": "spanish", "es": "spanish",
+    "swedish": "swedish", "sv": "swedish",
+    "turkish": "turkish", "tr": "turkish",
+    "none": "none",
+}  # fmt: skip
+
+_ENGLISH_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_TOKEN = re.compile(r"[^\W_]+")
+_PHRASE = re.compile(r'(-?)"([^"]*)"?')
+
+
+def language_name(value: Any) -> str:
+    if not isinstance(value, str) or value.lower() not in LANGUAGES:
+        raise CommandError(17262, f"language override unsupported: {value}", code_name="Location17262")
+    return LANGUAGES[value.lower()]
+
+
+def _strip_diacritics(word: str) -> str:
+    if word.isascii():
+        return word
+    return "".join(c for c in unicodedata.normalize("NFD", word) if not unicodedata.combining(c))
+
+
+class Analyzer:
+    """Tokenizer, stop words and stemmer of one language."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self._pattern = _ENGLISH_TOKEN if language == "english" else _TOKEN
+        self._stop = ENGLISH if language == "english" else frozenset()
+        self._stemmer = None if language == "none" else Stemmer.Stemmer(language)
+
+    def terms(self, text: str) -> list[str]:
+        words = [w for w in self._pattern.findall(text.lower()) if w not in self._stop]
+        if self._stemmer is not None:
+            words = self._stemmer.stemWords(words)
+        return [_strip_diacritics(w) for w in words]
+
+
+@cache
+def analyzer(language: str) -> Analyzer:
+    return Analyzer(language)
+
+
+def score_string(raw: str, weight: float, lang: Analyzer, scores: dict[str, float]) -> None:
+    terms = lang.terms(raw)
+    if not terms:
+        return
+    n = len(terms)
+    for term, c in Counter(terms).items():
+        freq = 2.0 - 2.0 ** (1 - c)
+        coeff = 0.5 * c / n + 0.5
+        adjustment = 1.1 if len(raw) == len(term) and raw.lower() == term else 1.0
+        scores[term] = scores.get(term, 0.0) + weight * freq * coeff * adjustment
+
+
+@dataclass(frozen=True, slots=True)
+class TextSpec:
+    """The parts of a text index definition that decide how documents are scored."""
+
+    weights: dict[str, float]
+    default_language: str = "english"
+    language_override: str = "language"
+
+    @property
+    def wildcard(self) -> bool:
+        return WILDCARD in self.weights
+
+    def strings(self, doc: Mapping[str, Any]) -> Iterator[tuple[str, float]]:
+        """(text, weight) for every string the index covers, array elements one by one."""
+        if self.wildcard:
+            yield from self._all_strings(doc, "")
+            return
+        for path, weight in self.weights.items():
+            for value in _values(doc, path.split(".")):
+                if isinstance(value, str):
+                    yield value, weight
+
+    def _all_strings(self, value: Any, prefix: str) -> Iterator[tuple[str, float]]:
+        if isinstance(value, str):
+            yield value, self.weights.get(prefix, self.weights[WILDCARD])
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                yield from self._all_strings(v, f"{prefix}.{k}" if prefix else k)
+        elif isinstance(value, list):
+            for v in value:
+                yield from self._all_strings(v, prefix)
+
+    def language_of(self, doc: Mapping[str, Any]) -> str:
+        value = doc.get(self.language_override)
+        return self.default_language if value is None else language_name(value)
+
+    def score_document(self, doc: Mapping[str, Any]) -> dict[str, float]:
+        lang = analyzer(self.language_of(doc))
+        scores: dict[str, float] = {}
+        for text, weight in self.strings(doc):
+            score_string(text, weight, lang, scores)
+        return scores
+
+
+def _values(value: Any, parts: list[str]) -> Iterator[Any]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _values(item, parts)
+        return
+    if not parts:
+        yield value
+        return
+    if isinstance(value, Mapping) and parts[0] in value:
+        yield from _values(value[parts[0]], parts[1:])
+
+
+@dataclass(slots=True)
+class TextQuery:
+    """A parsed `$text` operand: terms are stemmed, phrases kept as typed."""
+
+    terms: set[str] = field(default_factory=set)
+    negated_terms: set[str] = field(default_factory=set)
+    phrases: list[str] = field(default_factory=list)
+    negated_phrases: list[str] = field(default_factory=list)
+    case_sensitive: bool = False
+
+    @classmethod
+    def parse(cls, operand: Any, default_language: str) -> TextQuery:
+        if not isinstance(operand, Mapping):
+            raise CommandError(2, "$text expects an object")
+        search = operand.get("$search")
+        if not isinstance(search, str):
+            raise CommandError(2, "$search required and must be a string")
+        unknown = set(operand) - {"$search", "$language", "$caseSensitive", "$diacriticSensitive"}
+        if unknown:
+            raise CommandError(2, f"unknown operator {sorted(unknown)[0]} in $text")
+        language = default_language
+        if "$language" in operand:
+            language = language_name(operand["$language"])
+        case_sensitive = bool(operand.get("$caseSensitive", False))
+        if not isinstance(operand.get("$caseSensitive", False), bool):
+            raise CommandError(14, "$caseSensitive requires a boolean value")
+        lang = analyzer(language)
+        query = cls(case_sensitive=case_sensitive)
+        rest = []
+        pos = 0
+        for m in _PHRASE.finditer(search):
+            rest.append(search[pos : m.start()])
+            pos = m.end()
+            phrase = m.group(2)
+            (query.negated_phrases if m.group(1) else query.phrases).append(phrase)
+            if not m.group(1):
+                query.terms.update(lang.terms(phrase))
+        rest.append(search[pos:])
+        for word in " ".join(rest).split():
+            if word.startswith("-") and len(word) > 1:
+                query.negated_terms.update(lang.terms(word[1:]))
+            else:
+                query.terms.update(lang.terms(word))
+        return query
+
+    def phrases_match(self, texts: Iterable[str]) -> bool:
+        if not self.phrases and not self.negated_phrases:
+            return True
+        body = "\n".join(texts)
+        if not self.case_sensitive:
+            body = body.lower()
+
+        def found(p: str) -> bool:
+            return (p if self.case_sensitive else p.lower()) in body
+
+        return all(found(p) for p in self.phrases) and not any(found(p) for p in self.negated_phrases)
+
+
+class TextIndex:
+    """Postings of one text index: term -> (record ids, scores)."""
+
+    def __init__(self, spec: TextSpec) -> None:
+        self.spec = spec
+        self._postings: dict[str, tuple[array[int], array[float]]] = {}
+        self._live = 0
+        self._stale = 0
+
+    def add(self, rid: int, doc: Mapping[str, Any]) -> None:
+        for term, score in self.spec.score_document(doc).items():
+            lists = self._postings.get(term)
+            if lists is None:
+                lists = self._postings[term] = (array("I"), array("f"))
+            lists[0].append(rid)
+            lists[1].append(score)
+        self._live += 1
+
+    def discard(self, rid: int, alive: Callable[[int], bool]) -> None:
+        """Forget a record lazily; purge stale postings once they outnumber live documents."""
+        self._live -= 1
+        self._stale += 1
+        if self._stale > max(1000, self._live):
+            self._purge(alive)
+
+    def _purge(self, alive: Callable[[int], bool]) -> None:
+        for term in list(self._postings):
+            rids, scores = self._postings[term]
+            keep = [i for i, r in enumerate(rids) if alive(r)]
+            if not keep:
+                del self._postings[term]
+            elif len(keep) < len(rids):
+                self._postings[term] = (
+                    array("I", (rids[i] for i in keep)),
+                    array("f", (scores[i] for i in keep)),
+                )
+        self._stale = 0
+
+    def search(self, query: TextQuery, alive: Callable[[int], bool]) -> dict[int, float]:
+        """Live record ids that contain a query term and no negated term, with their scores."""
+        scores: dict[int, float] = {}
+        for term in query.terms:
+            lists = self._postings.get(term)
+            if lists is None:
+                continue
+            get = scores.get
+            for rid, score in zip(lists[0], lists[1], strict=True):
+                scores[rid] = get(rid, 0.0) + score
+        excluded: set[int] = set()
+        for term in query.negated_terms:
+            lists = self._postings.get(term)
+            if lists is not None:
+                excluded.update(lists[0])
+        return {rid: s for rid, s in scores.items() if rid not in excluded and alive(rid)}
+
+    def clear(self) -> None:
+        self._postings.clear()
+        self._live = self._stale = 0
