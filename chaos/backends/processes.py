@@ -1,6 +1,9 @@
 """Member processes on this machine: start, signal and wait for `mongoemu` or a real `mongod`.
 
 This is the process-level half of the `local` backend; the emulator's own tests use it too.
+A member is identified by its dbpath: mongod (and mongoemu) write their pid into
+`<dbpath>/mongod.lock`, so another process (say `hubchaos heal` after a killed run) finds the
+member again from the dbpath alone.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
@@ -52,8 +56,27 @@ class MemberProcess:
         return self.dbpath.parent / f"{self.name}.log"
 
     @property
+    def lockfile(self) -> Path:
+        return self.dbpath / "mongod.lock"
+
+    @property
     def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
+        process = self.process()
+        return process.pid if process is not None else None
+
+    def process(self) -> psutil.Process | None:
+        """The running member: the one this object started, else the one whose pid the dbpath's
+        lock file names (checked against its command line, so a recycled pid is not taken)."""
+        if self.proc is not None and self.proc.poll() is None:
+            return psutil.Process(self.proc.pid)
+        try:
+            pid = int(self.lockfile.read_text().split()[0])
+            process = psutil.Process(pid)
+            if str(self.dbpath) in process.cmdline() and process.status() != psutil.STATUS_ZOMBIE:
+                return process
+        except (OSError, ValueError, IndexError, psutil.Error):
+            pass
+        return None
 
     def command(self) -> list[str]:
         cmd = [*self.binary, "--port", str(self.port), "--bind_ip", self.host, "--dbpath", str(self.dbpath)]
@@ -80,37 +103,63 @@ class MemberProcess:
 
     @property
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.process() is not None
+
+    @property
+    def paused(self) -> bool:
+        process = self.process()
+        try:
+            return process is not None and process.status() == psutil.STATUS_STOPPED
+        except psutil.Error:
+            return False
 
     def signal(self, sig: signal.Signals) -> None:
-        if self.alive:
-            assert self.proc is not None
-            os.kill(self.proc.pid, sig)
+        process = self.process()
+        if process is not None:
+            try:
+                os.kill(process.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _wait_exit(self, timeout: float) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.wait(timeout=timeout)
+            return
+        process = self.process()
+        if process is not None:
+            try:
+                process.wait(timeout=timeout)
+            except psutil.TimeoutExpired as exc:
+                raise subprocess.TimeoutExpired(self.command(), timeout) from exc
 
     def kill(self) -> None:
-        """SIGKILL, then reap, so the port and the dbpath lock are free afterwards."""
-        if self.proc is None:
-            return
+        """SIGKILL, then wait for it, so the port and the dbpath lock are free afterwards."""
         self.signal(signal.SIGCONT)
         self.signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        self._wait_exit(timeout=10)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Graceful shutdown (SIGTERM), then SIGKILL if it does not exit in time."""
-        if self.proc is None:
-            return
         self.signal(signal.SIGCONT)
         self.signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=timeout)
+            self._wait_exit(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
 
     def pause(self) -> None:
+        """SIGSTOP; returns once the kernel reports the process stopped."""
         self.signal(signal.SIGSTOP)
+        self._wait_paused(True)
 
     def resume(self) -> None:
         self.signal(signal.SIGCONT)
+        self._wait_paused(False)
+
+    def _wait_paused(self, paused: bool, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.alive and self.paused != paused and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def client(self, **kwargs: Any) -> MongoClient[dict[str, Any]]:
         """A direct connection to this member alone (admin commands, probes)."""

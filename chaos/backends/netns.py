@@ -1,0 +1,118 @@
+"""Network namespaces for local members: one namespace and address per member, on one bridge.
+
+    root namespace (the suite)          member namespaces
+    hcb-<id> 10.213.N.1/24  ── veth ──  hubchaos-<id>-<member>: eth0 10.213.N.(10+i)/24
+
+Each member then has its own network stack, so iptables rules in its namespace cut exactly
+its links, while the suite in the root namespace still reaches every member the rules do not
+cut. Everything is named with `hubchaos` so leftovers can always be found (`ip netns list`).
+Needs root.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from chaos.errors import BackendError
+from chaos.system import CommandFailed, run
+
+NETNS_PREFIX = "hubchaos-"
+# The root-namespace rule that lets bridged member traffic through a FORWARD policy of DROP
+# (Docker sets one, and bridged frames traverse iptables when br_netfilter is loaded).
+FORWARD_COMMENT = "hubchaos:net:{cluster_id}"
+FIRST_HOST = 10
+
+
+def netns_name(cluster_id: str, member: str) -> str:
+    return f"{NETNS_PREFIX}{cluster_id}-{member}"
+
+
+def bridge_name(cluster_id: str) -> str:
+    return f"hcb-{cluster_id}"  # interface names are limited to 15 characters
+
+
+def veth_name(cluster_id: str, index: int) -> str:
+    return f"hcv-{cluster_id}-{index}"
+
+
+@dataclass(frozen=True, slots=True)
+class NetPlan:
+    subnet: ipaddress.IPv4Network
+    gateway: str  # the bridge's address: where the suite's connections come from
+    addresses: dict[str, str]  # member name -> IP
+
+
+def plan(cluster_id: str, members: list[str], subnet: ipaddress.IPv4Network) -> NetPlan:
+    hosts = list(subnet.hosts())
+    if len(members) + FIRST_HOST > len(hosts):
+        raise BackendError(f"subnet {subnet} is too small for {len(members)} members")
+    return NetPlan(
+        subnet=subnet,
+        gateway=str(hosts[0]),
+        addresses={m: str(hosts[FIRST_HOST - 1 + i]) for i, m in enumerate(members)},
+    )
+
+
+def pick_subnet(
+    pool: ipaddress.IPv4Network, used: Iterable[ipaddress.IPv4Network], prefix: int = 24
+) -> ipaddress.IPv4Network:
+    """The first /prefix of the pool that overlaps nothing in use."""
+    taken = list(used)
+    for candidate in pool.subnets(new_prefix=prefix):
+        if not any(candidate.overlaps(u) for u in taken):
+            return candidate
+    raise BackendError(f"no free /{prefix} left in {pool}")
+
+
+def networks_in_use() -> list[ipaddress.IPv4Network]:
+    """IPv4 networks configured on this host's interfaces (root namespace)."""
+    out = run(["ip", "-o", "-4", "addr", "show"]).stdout
+    return [ipaddress.IPv4Interface(cidr).network for cidr in re.findall(r"inet (\S+)", out)]
+
+
+def create(cluster_id: str, net: NetPlan) -> None:
+    """The bridge, one namespace per member and the veth pairs between them."""
+    bridge = bridge_name(cluster_id)
+    run(["ip", "link", "add", bridge, "type", "bridge"])
+    run(["ip", "addr", "add", f"{net.gateway}/{net.subnet.prefixlen}", "dev", bridge])
+    run(["ip", "link", "set", bridge, "up"])
+    run(["iptables", "-I", "FORWARD", "1", *_forward_rule(cluster_id)])
+    for index, (member, address) in enumerate(net.addresses.items()):
+        ns = netns_name(cluster_id, member)
+        veth = veth_name(cluster_id, index)
+        run(["ip", "netns", "add", ns])
+        run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+        run(["ip", "link", "set", veth, "master", bridge, "up"])
+        run(["ip", "-n", ns, "addr", "add", f"{address}/{net.subnet.prefixlen}", "dev", "eth0"])
+        run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+
+
+def destroy(cluster_id: str, members: Iterable[str]) -> None:
+    """Remove what `create` made; missing pieces are fine (idempotent)."""
+    for member in members:
+        run(["ip", "netns", "del", netns_name(cluster_id, member)], check=False)
+    run(["ip", "link", "del", bridge_name(cluster_id)], check=False)
+    while True:
+        try:
+            run(["iptables", "-D", "FORWARD", *_forward_rule(cluster_id)])
+        except CommandFailed:
+            break
+
+
+def _forward_rule(cluster_id: str) -> list[str]:
+    bridge = bridge_name(cluster_id)
+    comment = FORWARD_COMMENT.format(cluster_id=cluster_id)
+    return ["-i", bridge, "-o", bridge, "-m", "comment", "--comment", comment, "-j", "ACCEPT"]
+
+
+def exec_prefix(ns: str) -> list[str]:
+    return ["ip", "netns", "exec", ns]
+
+
+def list_namespaces(prefix: str = NETNS_PREFIX) -> list[str]:
+    out = run(["ip", "netns", "list"], check=False).stdout
+    return [line.split()[0] for line in out.splitlines() if line.startswith(prefix)]

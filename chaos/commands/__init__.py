@@ -1,0 +1,1 @@
+"""The `hubchaos` subcommands, one module each; chaos/cli.py puts them together."""

@@ -1,0 +1,130 @@
+"""`hubchaos cluster up|status|down`, `hubchaos fault` and `hubchaos heal` as a user runs them.
+
+The heal test SIGKILLs two `hubchaos fault` runs while a partition and a pause are active,
+then checks that `hubchaos heal` removes every rule, resumes the member and the cluster is
+healthy again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from chaos_support import fault_rules, needs_root, wait_until
+
+from chaos.backends import attach, load_state
+from chaos.backends.base import Cluster
+
+pytestmark = needs_root
+HUBCHAOS = [sys.executable, "-m", "chaos.cli"]
+
+
+def hubchaos(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HUBCHAOS_STATE_DIR": str(state), "COLUMNS": "200"}
+    cmd = [*HUBCHAOS, *args]
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=120)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def spawn(state: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "HUBCHAOS_STATE_DIR": str(state)}
+    return subprocess.Popen(
+        [*HUBCHAOS, *args], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "state"
+    yield folder
+    if (folder / "clusters" / "default" / "cluster.json").exists():
+        hubchaos(folder, "heal", "--no-wait", check=False)
+        hubchaos(folder, "cluster", "down", check=False)
+
+
+def cluster_of(state: Path) -> Cluster:
+    return attach(load_state(state / "clusters" / "default" / "cluster.json"))
+
+
+def journal(state: Path) -> list[Path]:
+    return sorted((state / "journal").glob("*.json"))
+
+
+def test_up_status_down(state: Path) -> None:
+    up = hubchaos(state, "cluster", "up", "--members", "1")
+    assert "PRIMARY" in up.stdout and "mongodb://" in up.stdout
+    again = hubchaos(state, "cluster", "up", check=False)
+    assert again.returncode == 2 and "already up" in again.stderr
+    status = hubchaos(state, "cluster", "status")
+    assert "m0" in status.stdout and "PRIMARY" in status.stdout
+    cluster = cluster_of(state)
+    process = cluster.processes["m0"]  # type: ignore[attr-defined]
+    assert process.alive
+    hubchaos(state, "cluster", "down")
+    assert not process.alive
+    missing = hubchaos(state, "cluster", "status", check=False)
+    assert missing.returncode == 3 and "no cluster state" in missing.stderr
+
+
+def test_wrong_target_is_one_line_and_changes_nothing(state: Path) -> None:
+    hubchaos(state, "cluster", "up", "--members", "1")
+    done = hubchaos(state, "fault", "kill", "--target", "m7", check=False)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "unknown target 'm7'" in done.stderr
+    bad = hubchaos(state, "fault", "degrade", "-p", "latency_ms=-5", check=False)
+    assert bad.returncode == 2 and "latency_ms" in bad.stderr and "Traceback" not in bad.stderr
+    assert cluster_of(state).processes["m0"].alive  # type: ignore[attr-defined]
+    assert journal(state) == []
+
+
+def test_sigterm_heals_before_exiting(state: Path) -> None:
+    hubchaos(state, "cluster", "up", "--members", "1")
+    process = cluster_of(state).processes["m0"]  # type: ignore[attr-defined]
+    run = spawn(state, "fault", "pause", "--target", "primary", "--duration", "120")
+    wait_until(lambda: process.paused, 30, "the pause")
+    run.send_signal(signal.SIGTERM)
+    run.wait(timeout=60)
+    assert not process.paused
+    assert journal(state) == []
+    events = [
+        json.loads(line)
+        for line in (state / "clusters" / "default" / "faults.jsonl").read_text().splitlines()
+    ]
+    assert [(e["kind"], e["action"], e["outcome"]) for e in events] == [
+        ("pause", "inject", "ok"),
+        ("pause", "heal", "ok"),
+    ]
+
+
+def test_heal_after_sigkill_mid_partition_and_pause(state: Path) -> None:
+    hubchaos(state, "cluster", "up", "--members", "1")
+    cluster = cluster_of(state)
+    process = cluster.processes["m0"]  # type: ignore[attr-defined]
+
+    partition = spawn(state, "fault", "partition", "--target", "m0", "--duration", "300")
+    wait_until(lambda: len(journal(state)) == 1 and fault_rules(cluster) > 0, 30, "the partition")
+    pause = spawn(state, "fault", "pause", "--target", "m0", "--duration", "300")
+    wait_until(lambda: len(journal(state)) == 2 and process.paused, 30, "the pause")
+    for run in (partition, pause):
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=10)
+
+    # The killed runs could not heal: the faults are still there.
+    assert process.paused and fault_rules(cluster) > 0
+
+    healed = hubchaos(state, "heal", "--timeout", "60")
+    assert healed.stdout.count("healed ") == 2, healed.stdout
+    assert "is healthy" in healed.stdout
+    assert fault_rules(cluster) == 0
+    assert not process.paused
+    assert journal(state) == []
+    assert cluster.wait_healthy(timeout=10)[0].state == "PRIMARY"
+    assert "nothing to heal" in hubchaos(state, "heal").stdout
