@@ -91,7 +91,8 @@ async def dispatch(member: Member, conn: Connection, request: wire.Request) -> d
         if spec.admin_only and db != "admin":
             raise CommandError(13, f"{spec.name} may only be run against the admin database.")
         member.coordinator.check_command(spec, ctx)
-        if ctx.max_time_ms:
+        # For a tailable awaitData getMore, maxTimeMS is how long to wait for data, not a deadline.
+        if ctx.max_time_ms and spec.name != "getMore":
             try:
                 reply = await asyncio.wait_for(spec.handler(ctx), ctx.max_time_ms / 1000)
             except TimeoutError:
@@ -115,5 +116,5 @@ async def dispatch(member: Member, conn: Connection, request: wire.Request) -> d
     except Exception as exc:
         log.exception("command failed unexpectedly", extra={"attr": {"command": next(iter(body), None)}})
         reply = CommandError(1, f"internal error in the emulator: {type(exc).__name__}: {exc}").to_document()
-    member.coordinator.decorate_reply(reply)
+    member.coordinator.decorate_reply(reply, body)
     return reply

@@ -160,10 +160,35 @@ class OplogWindow:
         i = bisect.bisect_left(self._keys, optime._key())
         return i < len(self._keys) and self._keys[i] == optime._key()
 
-    def entries_after(self, optime: OpTime, limit: int) -> list[dict[str, Any]]:
-        start = self.index_after(optime)
+    def entries_after(self, optime: OpTime, limit: int, max_bytes: int | None = None) -> list[dict[str, Any]]:
+        return self.slice_from(self.index_after(optime), limit, max_bytes)
+
+    def index_of_ts(self, ts: Timestamp, inclusive: bool) -> int:
+        """Position of the first entry whose timestamp is >= `ts` (> when not inclusive); the
+        window is ordered by timestamp as well as by optime."""
+        probe = (ts.time, ts.inc)
+        find = bisect.bisect_left if inclusive else bisect.bisect_right
+        return find(self._keys, probe, key=lambda k: (k[1], k[2]))
+
+    def slice_from(self, start: int, limit: int, max_bytes: int | None = None) -> list[dict[str, Any]]:
+        """Up to `limit` entries from position `start`, oldest first; at least one, then no more
+        than `max_bytes` in all (a reply must fit in a wire message)."""
         stop = min(len(self._entries), start + limit)
-        return [self._entries[i][1] for i in range(start, stop)]
+        out: list[dict[str, Any]] = []
+        total = 0
+        for i in range(start, stop):
+            _, doc, size = self._entries[i]
+            total += size
+            if out and max_bytes is not None and total > max_bytes:
+                break
+            out.append(doc)
+        return out
+
+    def entries_before(self, optime: OpTime | None, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` entries older than `optime` (from the newest when None), newest first."""
+        stop = len(self._keys) if optime is None else bisect.bisect_left(self._keys, optime._key())
+        start = max(0, stop - limit)
+        return [self._entries[i][1] for i in range(stop - 1, start - 1, -1)]
 
     def truncate_after(self, optime: OpTime) -> list[dict[str, Any]]:
         """Remove and return every entry newer than `optime` (rollback)."""

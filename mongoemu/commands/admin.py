@@ -13,6 +13,7 @@ from mongoemu import wire
 from mongoemu.commands.registry import CommandContext, command
 from mongoemu.errors import CommandError
 from mongoemu.failpoints import count_document
+from mongoemu.repl import stepdown
 from mongoemu.version import MAX_WIRE_VERSION, MIN_WIRE_VERSION, VERSION
 
 
@@ -137,5 +138,21 @@ async def configure_fail_point(ctx: CommandContext) -> dict[str, Any]:
 
 @command("shutdown", admin_only=True, always_allowed=True)
 async def shutdown(ctx: CommandContext) -> dict[str, Any]:
+    """A primary steps down first, waiting up to timeoutSecs (default 15) for a secondary to catch
+    up, and refuses to shut down if none does, unless `force` (mongod's behaviour)."""
+    coordinator = ctx.member.coordinator
+    force = bool(ctx.body.get("force", False))
+    timeout = ctx.body.get("timeoutSecs", 15)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise CommandError(2, "shutdown: timeoutSecs must be a number")
+    if coordinator.writable:
+        try:
+            await stepdown.step_down(
+                coordinator, max(float(timeout), 1.0), 0.0 if force else float(timeout), force
+            )
+        except CommandError:
+            if not force:
+                raise
+    coordinator.handoff_on_stop = False
     ctx.member.request_shutdown()
     return {"ok": 1.0}

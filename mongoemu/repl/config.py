@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bson import ObjectId
@@ -52,6 +52,8 @@ class Settings:
     catch_up_takeover_delay_millis: int = 30_000
     chaining_allowed: bool = True
     replica_set_id: ObjectId = field(default_factory=ObjectId)
+    # Custom write concern modes: name -> {tag key: number of distinct tag values}.
+    get_last_error_modes: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -61,7 +63,7 @@ class Settings:
             "electionTimeoutMillis": self.election_timeout_millis,
             "catchUpTimeoutMillis": self.catch_up_timeout_millis,
             "catchUpTakeoverDelayMillis": self.catch_up_takeover_delay_millis,
-            "getLastErrorModes": {},
+            "getLastErrorModes": {k: dict(v) for k, v in self.get_last_error_modes.items()},
             "getLastErrorDefaults": {"w": 1, "wtimeout": 0},
             "replicaSetId": self.replica_set_id,
         }
@@ -82,8 +84,36 @@ class ReplSetConfig:
 
     @property
     def majority(self) -> int:
-        """Votes needed to elect a primary and to commit a write with w: "majority"."""
+        """Votes needed to elect a primary."""
         return len(self.voting_members) // 2 + 1
+
+    @property
+    def write_majority(self) -> int:
+        """Members that must have a write for w: "majority": a vote majority, capped by the number
+        of data-bearing voters (mongod's writeMajorityCount)."""
+        writable_voters = sum(1 for m in self.voting_members if not m.arbiter_only)
+        return min(self.majority, writable_voters)
+
+    @property
+    def version_and_term(self) -> tuple[int, int]:
+        return (self.version, self.term)
+
+    def newer_than(self, other: ReplSetConfig | None) -> bool:
+        """mongod's ConfigVersionAndTerm order: by term, then version; an unset term (-1, a force
+        reconfig) compares by version alone."""
+        if other is None:
+            return True
+        return version_and_term_newer(self.version_and_term, other.version_and_term)
+
+    def priority_rank(self, priority: float) -> int:
+        """How many members have a higher priority (0 = the highest)."""
+        return sum(1 for m in self.members if m.priority > priority)
+
+    def index_of(self, member_id: int) -> int:
+        return next((i for i, m in enumerate(self.members) if m.id == member_id), -1)
+
+    def with_version_and_term(self, version: int, term: int) -> ReplSetConfig:
+        return replace(self, version=version, term=term)
 
     def member_by_host(self, host: str) -> MemberConfig | None:
         return next((m for m in self.members if m.host == host), None)
@@ -170,6 +200,7 @@ class ReplSetConfig:
             ),
             chaining_allowed=bool(s.get("chainingAllowed", base.chaining_allowed)),
             replica_set_id=s.get("replicaSetId", base.replica_set_id),
+            get_last_error_modes=_modes(s.get("getLastErrorModes", base.get_last_error_modes)),
         )
         if settings.election_timeout_millis <= 0 or settings.heartbeat_interval_millis <= 0:
             raise _invalid("electionTimeoutMillis and heartbeatIntervalMillis must be positive")
@@ -180,3 +211,23 @@ class ReplSetConfig:
             settings=settings,
             term=int(doc.get("term", -1)),
         )
+
+
+def version_and_term_newer(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    (va, ta), (vb, tb) = a, b
+    if -1 in (ta, tb) or ta == tb:
+        return va > vb
+    return ta > tb
+
+
+def _modes(doc: Any) -> dict[str, dict[str, int]]:
+    if not isinstance(doc, dict):
+        raise _invalid("settings.getLastErrorModes must be a document")
+    modes: dict[str, dict[str, int]] = {}
+    for name, pattern in doc.items():
+        if not isinstance(pattern, dict) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in pattern.values()
+        ):
+            raise _invalid(f"settings.getLastErrorModes.{name} must map tag names to positive integers")
+        modes[name] = dict(pattern)
+    return modes

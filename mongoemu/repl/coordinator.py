@@ -1,28 +1,65 @@
 """The replication coordinator: this member's replica-set state and the rules that follow from it.
 
-It answers the questions every command asks (may I write? may I read?), supplies the
-replica-set fields of `hello`, hands out optimes for local writes and waits for write concern.
+It owns the member state, the term, the config and the replication progress of every member,
+answers the questions every command asks (may I write? may I read?), supplies the replica-set
+fields of `hello`, hands out optimes for local writes and waits for write concern. Heartbeats,
+elections, oplog fetching and progress reports are its components (`heartbeat.py`,
+`election.py`, `sync.py`, `reporter.py`); rollback and initial sync run from `sync.py`.
+
+Every change of state, term, config, election, vote and stepdown is written to the member's
+ground-truth log with the wall-clock time at which this member made it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import logging
+import random
+import time
+from collections.abc import Coroutine
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bson import Binary, Int64, ObjectId
+from bson import Binary, Int64, ObjectId, Timestamp
 
 from mongoemu.errors import CommandError, not_primary_no_secondary_ok, not_writable_primary
-from mongoemu.oplog import NULL_OPTIME, OpTime, TimestampClock
+from mongoemu.oplog import NULL_OPTIME, OplogEntry, OpTime, TimestampClock
+from mongoemu.repl import stepdown, topology
 from mongoemu.repl.config import ReplSetConfig
-from mongoemu.repl.state import MemberState
+from mongoemu.repl.election import Elections
+from mongoemu.repl.heartbeat import Heartbeats
+from mongoemu.repl.majority import MajorityView
+from mongoemu.repl.member_data import MemberData
+from mongoemu.repl.messages import EPOCH, PositionUpdate, ReplData, now_wall, wall_of
+from mongoemu.repl.metadata import MetadataFile, ReplMetadata
+from mongoemu.repl.notifier import Notifier
+from mongoemu.repl.peer import Peers
+from mongoemu.repl.reporter import Reporter
+from mongoemu.repl.state import LeaderMode, MemberState, Role
+from mongoemu.repl.sync import SyncLoop
+from mongoemu.repl.write_concern import (
+    MAJORITY,
+    Waiters,
+    WriteConcern,
+    shutdown_error,
+    stepped_down_error,
+    timeout_error,
+    unknown_mode_error,
+    unsatisfiable_error,
+)
 
 if TYPE_CHECKING:
     from mongoemu.commands.registry import CommandContext, CommandSpec
     from mongoemu.member import Member
 
+log = logging.getLogger("mongoemu.repl")
+
 # Databases a secondary may write to and anyone may read without a primary.
 LOCAL_DATABASES = frozenset({"local"})
+# "Never committed": the commit point cannot pass it until the new primary's first write.
+MAX_OPTIME = OpTime(Timestamp(2**32 - 1, 2**32 - 1), 2**62)
+# mongod's periodicNoopIntervalSecs: a primary with no writes writes a no-op this often.
+PERIODIC_NOOP_SECS = 10.0
 
 
 class ReplicationCoordinator:
@@ -32,12 +69,45 @@ class ReplicationCoordinator:
         self.config: ReplSetConfig | None = None
         self.self_id: int | None = None
         self.state = MemberState.STARTUP if self.set_name else MemberState.PRIMARY
+        self.role = Role.FOLLOWER
+        self.leader_mode = LeaderMode.NOT_LEADER
         self.term = 0
         self.clock = TimestampClock()
         self.last_applied = NULL_OPTIME
-        self.last_durable = NULL_OPTIME
+        self.last_applied_wall = EPOCH
         self.commit_point = NULL_OPTIME
-        self._progress = asyncio.Condition()
+        self.commit_wall = EPOCH
+        # The newest commit point a sync source told us about (ours trails our applied optime).
+        self.learned_commit_point = NULL_OPTIME
+        self._learned_wall = EPOCH
+        self.first_optime_of_term = MAX_OPTIME
+        self.election_time: Timestamp | None = None
+        self.members: dict[int, MemberData] = {}
+        self.sync_source = ""
+        # Monotonic time until which this member may not stand (replSetFreeze, after a stepdown).
+        self.stepdown_until = 0.0
+        # Bumped whenever oplog entries are removed (rollback, resync): open oplog cursors die.
+        self.oplog_generation = 0
+        self.oplog_written = Notifier()
+        self.progress = Notifier()
+        self.state_changed = Notifier()
+        self.waiters = Waiters()
+        self.majority = MajorityView()
+        self.peers = Peers()
+        self.random = random.Random()
+        self.meta = ReplMetadata()
+        self.meta_file = MetadataFile(member.options.dbpath)
+        self.candidate_metrics: dict[str, Any] | None = None
+        self.participant_metrics: dict[str, Any] | None = None
+        self.heartbeats = Heartbeats(self)
+        self.elections = Elections(self)
+        self.sync = SyncLoop(self)
+        self.reporter = Reporter(self)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_write = time.monotonic()
+        self.stopping = False
+        # `shutdown` with force: true skips the handover a primary otherwise makes.
+        self.handoff_on_stop = True
 
     # --- identity -------------------------------------------------------------------------
     @property
@@ -46,15 +116,50 @@ class ReplicationCoordinator:
 
     @property
     def me(self) -> str:
-        if self.config is not None and self.self_id is not None:
-            member = self.config.member_by_id(self.self_id)
-            if member is not None:
-                return member.host
+        data = self.members.get(self.self_id) if self.self_id is not None else None
+        if data is not None:
+            return data.host
         return f"{self.member.advertised_host}:{self.member.options.port}"
+
+    @property
+    def writable(self) -> bool:
+        return self.role is Role.LEADER and self.leader_mode is LeaderMode.WRITABLE
+
+    @property
+    def last_durable(self) -> OpTime:
+        # Storage journals an entry before reporting it applied, so applied entries are durable.
+        return self.last_applied
+
+    @property
+    def settings_ms(self) -> tuple[int, int]:
+        """(electionTimeoutMillis, heartbeatIntervalMillis) of the current config."""
+        s = self.config.settings if self.config is not None else None
+        return (s.election_timeout_millis, s.heartbeat_interval_millis) if s else (10_000, 2_000)
+
+    def primary_id(self) -> int | None:
+        if self.role is Role.LEADER:
+            return self.self_id
+        best: MemberData | None = None
+        for data in self.members.values():
+            if (
+                not data.is_self
+                and data.up
+                and data.state is MemberState.PRIMARY
+                and (best is None or data.term > best.term)
+            ):
+                best = data
+        return best.id if best is not None else None
+
+    def primary_host(self) -> str | None:
+        pid = self.primary_id()
+        return self.members[pid].host if pid is not None else None
+
+    def config_index(self, member_id: int | None) -> int:
+        return -1 if self.config is None or member_id is None else self.config.index_of(member_id)
 
     # --- checks every command goes through ------------------------------------------------
     def can_accept_writes_for(self, db: str) -> bool:
-        return db in LOCAL_DATABASES or self.state is MemberState.PRIMARY
+        return db in LOCAL_DATABASES or self.writable or self.standalone
 
     def check_command(self, spec: CommandSpec, ctx: CommandContext) -> None:
         if spec.always_allowed:
@@ -66,6 +171,8 @@ class ReplicationCoordinator:
             )
         if spec.write and not self.can_accept_writes_for(ctx.db):
             raise not_writable_primary()
+        if spec.write and not self.standalone and ctx.db not in LOCAL_DATABASES:
+            WriteConcern.parse(ctx.write_concern)
         if spec.read and ctx.db not in LOCAL_DATABASES and self.state is not MemberState.PRIMARY:
             if not ctx.secondary_ok:
                 raise not_primary_no_secondary_ok()
@@ -77,63 +184,139 @@ class ReplicationCoordinator:
         if self.standalone:
             return {"isWritablePrimary": True}
         doc: dict[str, Any] = {
-            "isWritablePrimary": self.state is MemberState.PRIMARY,
+            "isWritablePrimary": self.writable,
             "secondary": self.state is MemberState.SECONDARY,
         }
-        if self.config is None:
+        config = self.config
+        if config is None or self.self_id is None:
             doc["isreplicaset"] = True
+            if config is not None:
+                doc["setName"] = config.name
+                doc["info"] = "Does not have a valid replica set config"
             return doc
-        visible = [m for m in self.config.members if not m.hidden and not m.arbiter_only]
-        doc.update(
-            {
-                "hosts": [m.host for m in visible if m.priority > 0],
-                "setName": self.config.name,
-                "setVersion": self.config.version,
-                "me": self.me,
-            }
-        )
-        passives = [m.host for m in visible if m.priority == 0]
+        visible = [m for m in config.members if not m.hidden and m.secondary_delay_secs == 0]
+        doc["hosts"] = [m.host for m in visible if m.electable]
+        passives = [m.host for m in visible if not m.electable and not m.arbiter_only]
         if passives:
             doc["passives"] = passives
+        doc["setName"] = config.name
+        doc["setVersion"] = config.version
         primary = self.primary_host()
         if primary is not None:
             doc["primary"] = primary
-        if self.state is MemberState.PRIMARY:
-            doc["electionId"] = election_id(self.term)
-        me = self.config.member_by_id(self.self_id) if self.self_id is not None else None
-        if me is not None and me.tags:
+        me = config.member_by_id(self.self_id)
+        assert me is not None
+        if me.priority == 0 and not me.arbiter_only:
+            doc["passive"] = True
+        if me.hidden:
+            doc["hidden"] = True
+        if me.tags:
             doc["tags"] = dict(me.tags)
+        doc["me"] = me.host
+        if self.role is Role.LEADER:
+            doc["electionId"] = election_id(self.term)
         doc["lastWrite"] = {
             "opTime": self.last_applied.to_document(),
-            "lastWriteDate": _wall(self.last_applied),
+            "lastWriteDate": self.last_applied_wall,
             "majorityOpTime": self.commit_point.to_document(),
-            "majorityWriteDate": _wall(self.commit_point),
+            "majorityWriteDate": self.commit_wall,
         }
         return doc
 
-    def primary_host(self) -> str | None:
-        return self.me if self.state is MemberState.PRIMARY else None
-
-    def decorate_reply(self, reply: dict[str, Any]) -> None:
+    def decorate_reply(self, reply: dict[str, Any], request: dict[str, Any] | None = None) -> None:
         if self.standalone or self.config is None:
             return
-        ts = self.clock.last
         reply["$clusterTime"] = {
-            "clusterTime": ts,
+            "clusterTime": self.clock.last,
             "signature": {"hash": Binary(b"\x00" * 20), "keyId": Int64(0)},
         }
         reply.setdefault("operationTime", self.last_applied.ts)
+        if request is not None and "$replData" in request:
+            reply["$replData"] = self.repl_data().to_document()
+
+    def repl_data(self) -> ReplData:
+        assert self.config is not None
+        return ReplData(
+            term=self.term,
+            last_committed=self.commit_point,
+            last_committed_wall=self.commit_wall,
+            config_version=self.config.version,
+            config_term=self.config.term,
+            replica_set_id=self.config.settings.replica_set_id,
+            primary_index=self.config_index(self.primary_id()),
+            sync_source_index=self.config_index(self._member_id_of(self.sync_source)),
+            is_primary=self.role is Role.LEADER,
+            last_applied=self.last_applied,
+            rbid=self.meta.rbid,
+        )
+
+    def _member_id_of(self, host: str) -> int | None:
+        if not host or self.config is None:
+            return None
+        found = self.config.member_by_host(host)
+        return found.id if found is not None else None
 
     # --- writes ---------------------------------------------------------------------------
     def next_optime(self) -> OpTime:
-        return OpTime(self.clock.next(), self.term if not self.standalone else -1)
+        """The optime for a client write that passed `check_command`; a primary that stepped down
+        meanwhile interrupts the write as mongod's state transition does."""
+        if self.standalone:
+            return OpTime(self.clock.next(), -1)
+        if not self.writable:
+            raise CommandError(
+                11602,
+                "Operation was interrupted because a replica set state change occurred",
+                code_name="InterruptedDueToReplStateChange",
+            )
+        return OpTime(self.clock.next(), self.term)
 
     def on_local_write(self, optime: OpTime) -> None:
         """Called after an entry is applied and journaled on this member."""
-        self.last_applied = optime
-        self.last_durable = optime
+        self._advance_applied(optime, now_wall())
+        self._last_write = time.monotonic()
         if self._single_voter():
-            self.commit_point = optime
+            self._set_commit_point(optime, self.last_applied_wall)
+        self.oplog_written.notify()
+
+    def on_replicated(self, last: dict[str, Any]) -> None:
+        """Called by the applier after storage applied and journaled a batch of entries."""
+        optime = OpTime(last["ts"], int(last.get("t", -1)))
+        self.clock.advance_to(optime.ts)
+        self._advance_applied(optime, last.get("wall") or now_wall())
+        self._follow_commit_point()
+        self.oplog_written.notify()
+        self.reporter.trigger()
+        self.progress.notify()
+        self.maybe_go_live()
+
+    def _advance_applied(self, optime: OpTime, wall: datetime) -> None:
+        self.last_applied = optime
+        self.last_applied_wall = wall
+        data = self.members.get(self.self_id) if self.self_id is not None else None
+        if data is not None:
+            data.applied = data.durable = optime
+            data.applied_wall = data.durable_wall = wall
+            data.hb_applied = data.hb_durable = optime
+
+    def reset_for_resync(self) -> None:
+        """Forget all progress: storage was emptied for an initial sync."""
+        self._advance_applied(NULL_OPTIME, EPOCH)
+        self.commit_point = self.learned_commit_point = NULL_OPTIME
+        self.commit_wall = EPOCH
+        self.majority.reset(NULL_OPTIME)
+
+    def reset_applied(self, optime: OpTime, wall: datetime) -> None:
+        """Move the applied optime (backwards after a rollback, anywhere after a resync)."""
+        self._advance_applied(optime, wall)
+        self.commit_point = min(self.commit_point, optime)
+        self.learned_commit_point = min(self.learned_commit_point, optime)
+        self.clock.advance_to(optime.ts)
+
+    async def write_noop(self, message: dict[str, Any]) -> OpTime:
+        """A no-op `n` entry, as mongod writes on initiate, election and when idle."""
+        optime = OpTime(self.clock.next(), self.term)
+        self.member.log_applied([OplogEntry(op="n", ns="", o=message, optime=optime)])
+        return optime
 
     def _single_voter(self) -> bool:
         return self.standalone or (self.config is not None and len(self.config.voting_members) == 1)
@@ -142,15 +325,356 @@ class ReplicationCoordinator:
         self, optime: OpTime, write_concern: dict[str, Any] | None
     ) -> dict[str, Any] | None:
         """Wait until `write_concern` holds for `optime`; return a writeConcernError or None."""
-        wc = write_concern or {}
-        w = wc.get("w", "majority")
-        if w in (0, 1) or self._single_voter():
+        wc = WriteConcern.parse(write_concern)
+        if self.standalone or (wc.w == 0 and not wc.j):
             return None
-        raise CommandError(
-            100, f"cannot satisfy write concern {wc!r} on this member", code_name="UnsatisfiableWriteConcern"
+        problem = self._unsatisfiable(wc)
+        if problem is not None:
+            return problem
+        if self.role is not Role.LEADER:
+            return stepped_down_error()
+        if optime.term != self.term:
+            return stepped_down_error(
+                f"Term changed from {optime.term} to {self.term} while waiting for replication, "
+                "indicating that this node must have stepped down."
+            )
+        if self._satisfied(optime, wc):
+            return None
+        future = self.waiters.add(optime, wc)
+        timeout = wc.wtimeout_ms / 1000 if wc.wtimeout_ms > 0 else None
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            return timeout_error(wc)
+        finally:
+            self.waiters.remove(future)
+
+    def _unsatisfiable(self, wc: WriteConcern) -> dict[str, Any] | None:
+        assert self.config is not None
+        data_bearing = [m for m in self.config.members if not m.arbiter_only]
+        if isinstance(wc.w, int):
+            if wc.w > len(data_bearing):
+                return unsatisfiable_error("Not enough data-bearing nodes")
+            return None
+        if wc.w == MAJORITY:
+            return None
+        pattern = self.config.settings.get_last_error_modes.get(wc.w)
+        if pattern is None:
+            return unknown_mode_error(wc.w)
+        everyone = [self.members[m.id] for m in data_bearing if m.id in self.members]
+        if not topology.tag_pattern_satisfied(everyone, pattern):
+            return unsatisfiable_error(f'Not enough nodes match write concern mode "{wc.w}"')
+        return None
+
+    def _satisfied(self, optime: OpTime, wc: WriteConcern) -> bool:
+        if self.last_applied < optime or self.config is None:
+            return False
+        if wc.w == MAJORITY:
+            return self.commit_point >= optime
+        reached = topology.members_at(self.members.values(), optime, durable=bool(wc.j))
+        if isinstance(wc.w, int):
+            return len(reached) >= wc.w
+        return topology.tag_pattern_satisfied(reached, self.config.settings.get_last_error_modes[wc.w])
+
+    async def wait_for_read_concern(self, read_concern: dict[str, Any] | None, timeout: float | None) -> None:
+        """Block a read until the data it asks for is visible: `afterClusterTime` against the
+        applied optime (local) or the commit point (majority)."""
+        if self.standalone or not isinstance(read_concern, dict):
+            return
+        after = read_concern.get("afterClusterTime")
+        if not isinstance(after, Timestamp):
+            return
+        majority = read_concern.get("level") == "majority"
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            seen = self.commit_point if majority else self.last_applied
+            if (seen.ts.time, seen.ts.inc) >= (after.time, after.inc):
+                return
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                raise CommandError(50, "operation exceeded time limit")
+            await self.progress.wait(min(remaining, 1.0))
+
+    # --- progress and the commit point ----------------------------------------------------
+    def on_progress(self) -> None:
+        """Another member's optime moved: advance the commit point, release satisfied writes."""
+        if self.role is Role.LEADER:
+            self._update_commit_point()
+        if self.waiters:
+            self.waiters.release(self._satisfied)
+        self.progress.notify()
+
+    def _update_commit_point(self) -> None:
+        if self.config is None:
+            return
+        point = topology.commit_point(self.config, self.members, self.first_optime_of_term)
+        if point is not None and point > self.commit_point:
+            data = next((d for d in self.members.values() if d.durable == point), None)
+            self._set_commit_point(point, data.durable_wall if data is not None else now_wall())
+
+    def _set_commit_point(self, point: OpTime, wall: datetime) -> None:
+        if point <= self.commit_point:
+            return
+        self.commit_point = point
+        self.commit_wall = wall
+        self.majority.advance(point)
+        if self.waiters:
+            self.waiters.release(self._satisfied)
+
+    def learn_commit_point(self, point: OpTime, wall: datetime, from_sync_source: bool) -> None:
+        """A commit point heard from another member. mongod's rule: one from a different term
+        than our last entry is trusted only from the sync source whose oplog we verified, and
+        never beyond what we have applied."""
+        if self.role is Role.LEADER:
+            return
+        if point.term != self.last_applied.term and not from_sync_source:
+            return
+        if point > self.learned_commit_point:
+            self.learned_commit_point = point
+            self._learned_wall = wall
+        self._follow_commit_point()
+
+    def _follow_commit_point(self) -> None:
+        if self.role is Role.LEADER:
+            return
+        point = min(self.learned_commit_point, self.last_applied)
+        if point > self.commit_point:
+            self._set_commit_point(point, self._learned_wall)
+
+    def handle_update_position(self, updates: list[PositionUpdate], repl_data: ReplData | None) -> None:
+        self._require_config()
+        if self.self_id is None:
+            raise CommandError(13436, "Received replSetUpdatePosition command but we are in state REMOVED")
+        if repl_data is not None:
+            self.update_term(repl_data.term, "replSetUpdatePosition")
+        now = time.monotonic()
+        changed = False
+        for update in updates:
+            data = self.members.get(update.member_id)
+            if data is None:
+                raise CommandError(
+                    74,
+                    "Received replSetUpdatePosition for node which doesn't exist in our config, "
+                    f"memberId: {update.member_id}",
+                )
+            if not data.is_self:
+                changed = data.apply_position(now, update) or changed
+        if changed:
+            self.on_progress()
+            if self.role is not Role.LEADER:
+                self.reporter.trigger()
+
+    def position_updates(self) -> list[PositionUpdate]:
+        version = self.config.version if self.config is not None else -1
+        return [
+            PositionUpdate(d.id, version, d.applied, d.applied_wall, d.durable, d.durable_wall)
+            for d in self.members.values()
+            if d.applied != NULL_OPTIME and (d.is_self or not d.last_update_stale)
+        ]
+
+    # --- state and term -------------------------------------------------------------------
+    def set_state(self, state: MemberState) -> None:
+        if state is self.state:
+            return
+        previous = self.state
+        self.state = state
+        log.info(
+            "Replica set state transition",
+            extra={"attr": {"newState": state.name, "oldState": previous.name}},
+        )
+        self.member.groundtruth.record("state", state=state.name, previous=previous.name, term=self.term)
+        if previous is MemberState.SECONDARY:
+            self.elections.cancel_takeovers()
+        self.elections.reset_timer()
+        self.state_changed.notify()
+
+    def update_term(self, term: int, reason: str) -> bool:
+        """Adopt a higher term seen in any message; a primary steps down first."""
+        if term <= self.term:
+            return False
+        if self.role is Role.LEADER:
+            self.step_down_now(f"saw a higher term {term} ({reason})")
+        previous = self.term
+        self.term = term
+        self.meta.term = term
+        self.meta_file.save(self.meta)
+        self.member.groundtruth.record("term", term=term, previous=previous, reason=reason)
+        self.sync.on_new_term()
+        self.state_changed.notify()
+        return True
+
+    def record_vote(self, term: int, candidate_index: int) -> None:
+        """Persist a vote before it is granted: one vote per term, across restarts."""
+        self.meta.last_vote_term = term
+        self.meta.last_vote_candidate = candidate_index
+        self.meta.term = max(self.meta.term, term)
+        self.meta_file.save(self.meta)
+
+    def win_election(self, term: int, reason: str, votes: int, responders: set[str]) -> None:
+        assert self.config is not None
+        now = time.monotonic()
+        for data in self.members.values():
+            if data.host in responders:
+                data.update_liveness(now)
+        self.role = Role.LEADER
+        self.leader_mode = LeaderMode.CATCHING_UP
+        self.election_time = self.clock.next()
+        self.first_optime_of_term = MAX_OPTIME
+        self.member.groundtruth.record("election", outcome="won", term=term, reason=reason, votes=votes)
+        self.set_state(MemberState.PRIMARY)
+        me = self.config.member_by_id(self.self_id) if self.self_id is not None else None
+        self.candidate_metrics = {
+            "lastElectionReason": reason,
+            "lastElectionDate": now_wall(),
+            "electionTerm": Int64(term),
+            "lastCommittedOpTimeAtElection": self.commit_point.to_document(),
+            "lastSeenOpTimeAtElection": self.last_applied.to_document(),
+            "numVotesNeeded": self.config.majority,
+            "priorityAtElection": me.priority if me is not None else 0.0,
+            "electionTimeoutMillis": Int64(self.config.settings.election_timeout_millis),
+            "numCatchUpOps": Int64(0),
+        }
+        self.spawn(self._become_writable(term))
+
+    async def _become_writable(self, term: int) -> None:
+        """Catch up to the freshest member, drain, write the term's first entry, accept writes."""
+        target = await self.sync.catch_up(term)
+        if self.term != term or self.role is not Role.LEADER:
+            return
+        self.sync.stop()
+        optime = await self.write_noop({"msg": "new primary"})
+        if self.term != term or self.role is not Role.LEADER:
+            return
+        self.first_optime_of_term = optime
+        if self.leader_mode is LeaderMode.CATCHING_UP:
+            self.leader_mode = LeaderMode.WRITABLE
+        if self.candidate_metrics is not None:
+            self.candidate_metrics["newTermStartDate"] = now_wall()
+            self.candidate_metrics["numCatchUpOps"] = Int64(self.sync.catch_up_ops)
+            if target is not None:
+                self.candidate_metrics["targetCatchupOpTime"] = target.to_document()
+        self.member.groundtruth.record("writable", term=term, optime=optime.to_document())
+        log.info(
+            "Transition to primary complete; database writes are now permitted",
+            extra={"attr": {"term": term}},
+        )
+        assert self.config is not None
+        if self.config.term != term:
+            self.install_config(self.config.with_version_and_term(self.config.version, term), "election")
+        self._update_commit_point()
+        self.heartbeats.wake_all()
+
+    def step_down_now(self, reason: str) -> None:
+        """Leave the primary role at once: pending write concern waits fail with PrimarySteppedDown."""
+        if self.role is not Role.LEADER:
+            return
+        self.role = Role.FOLLOWER
+        self.leader_mode = LeaderMode.NOT_LEADER
+        self.election_time = None
+        self.first_optime_of_term = MAX_OPTIME
+        self.waiters.fail_all(stepped_down_error())
+        self.member.groundtruth.record("stepdown", term=self.term, reason=reason)
+        log.info("Stepping down from primary", extra={"attr": {"reason": reason}})
+        self.set_state(MemberState.SECONDARY)
+        self.sync.start()
+
+    def maybe_go_live(self) -> None:
+        """RECOVERING becomes SECONDARY once the data is consistent (minValid reached)."""
+        if self.state is MemberState.RECOVERING and self.last_applied >= self.meta.min_valid:
+            if self.meta.min_valid != NULL_OPTIME:
+                self.meta.min_valid = NULL_OPTIME
+                self.meta_file.save(self.meta)
+            self.set_state(MemberState.SECONDARY)
+
+    @property
+    def frozen(self) -> bool:
+        return time.monotonic() < self.stepdown_until
+
+    def unelectable_reasons(self, priority_takeover: bool = False) -> list[str]:
+        if self.config is None:
+            return ["node is not a member of a valid replica set configuration"]
+        return topology.unelectable_reasons(
+            self.config,
+            self.members,
+            self_id=self.self_id,
+            state=self.state,
+            last_applied=self.last_applied,
+            frozen=self.frozen,
+            priority_takeover=priority_takeover,
         )
 
-    # --- replSetInitiate ------------------------------------------------------------------
+    # --- config ---------------------------------------------------------------------------
+    def _require_config(self) -> ReplSetConfig:
+        if self.config is None:
+            raise CommandError(94, "no replset config has been received", code_name="NotYetInitialized")
+        return self.config
+
+    def install_config(self, config: ReplSetConfig, source: str) -> None:
+        """Persist and adopt `config`, rebuilding the member table (progress of kept members stays)."""
+        first = self.config is None
+        was_member = self.self_id is not None
+        self.meta.config = config.to_document()
+        self.meta_file.save(self.meta)
+        self._adopt(config)
+        self.member.groundtruth.record(
+            "config",
+            version=config.version,
+            term=config.term,
+            source=source,
+            members=[
+                {"_id": m.id, "host": m.host, "priority": m.priority, "votes": m.votes, "tags": dict(m.tags)}
+                for m in config.members
+            ],
+        )
+        me = config.member_by_id(self.self_id) if self.self_id is not None else None
+        if self.role is Role.LEADER and (me is None or not me.electable):
+            self.step_down_now("no longer electable in the new config")
+        if first or (not was_member and self.self_id is not None):
+            self.start_replication()
+        elif self.self_id is None:
+            self.sync.stop()
+            self.set_state(MemberState.REMOVED)
+            self.heartbeats.restart()
+        else:
+            self.heartbeats.restart()
+            self.elections.reset_timer()
+
+    def _adopt(self, config: ReplSetConfig) -> None:
+        mine = self.member.find_self(config)
+        self.config = config
+        self.self_id = mine.id if mine is not None else None
+        now = time.monotonic()
+        old = self.members
+        members: dict[int, MemberData] = {}
+        for m in config.members:
+            data = old.get(m.id)
+            if data is None or data.host != m.host:
+                data = MemberData(m, is_self=m.id == self.self_id)
+                data.update_liveness(now)
+            data.config = m
+            data.is_self = m.id == self.self_id
+            members[m.id] = data
+        self.members = members
+        if self.self_id is not None:
+            self._advance_applied(self.last_applied, self.last_applied_wall)
+            me = members[self.self_id]
+            me.health, me.state = 1.0, self.state
+            me.config_version, me.config_term = config.version, config.term
+
+    def start_replication(self) -> None:
+        """After a config is installed: heartbeats, then initial sync or steady replication."""
+        self.heartbeats.restart()
+        if self.self_id is None:
+            self.set_state(MemberState.REMOVED)
+            return
+        self.set_state(MemberState.STARTUP2)
+        if self.last_applied == NULL_OPTIME or self.meta.initial_sync_pending or self.meta.rollback_pending:
+            self.sync.start_initial_sync()
+            return
+        self.set_state(MemberState.RECOVERING)
+        self.sync.start()
+        self.maybe_go_live()
+
     async def initiate(self, config_doc: Any) -> None:
         if self.standalone:
             raise CommandError(
@@ -174,38 +698,103 @@ class ReplicationCoordinator:
                 f"{config.name} maps to this node",
                 code_name="InvalidReplicaSetConfig",
             )
-        if len(config.members) > 1:
-            raise CommandError(93, "multi-member replica sets are not supported by this build")
-        self.config = config
-        self.self_id = mine.id
-        self.member.groundtruth.record(
-            "config", version=config.version, members=[m.host for m in config.members]
-        )
-        self._set_state(MemberState.SECONDARY)
-        self.term += 1
-        self.member.groundtruth.record("election_won", term=self.term)
-        self._set_state(MemberState.PRIMARY)
-
-    def _set_state(self, state: MemberState) -> None:
-        if state is self.state:
-            return
-        previous = self.state
-        self.state = state
-        self.member.groundtruth.record("state", state=state.name, previous=previous.name, term=self.term)
+        if not mine.electable:
+            raise CommandError(93, "This node, the one receiving replSetInitiate, must be electable")
+        await self.heartbeats.check_initiate_quorum(config, mine.host)
+        if self.config is not None:
+            raise CommandError(23, "already initialized", code_name="AlreadyInitialized")
+        config = config.with_version_and_term(config.version, 0)
+        self.term = max(self.term, 0)
+        self.install_config(config, "initiate")
+        if self.last_applied == NULL_OPTIME:
+            self.sync.stop()
+            await self.write_noop({"msg": "initiating set"})
+            self.start_replication()
+        if len(config.members) == 1:
+            await self.elections.run("singleNodePromptElection")
 
     # --- lifecycle ------------------------------------------------------------------------
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None and not self.stopping:
+            log.error("replication task failed", exc_info=task.exception())
+
     async def start(self) -> None:
         if self.standalone:
             return
+        self.meta = self.meta_file.load()
+        self.term = self.meta.term
+        last = self.member.oplog.entries_before(None, 1)
+        if last:
+            self.clock.advance_to(last[0]["ts"])
+            optime = OpTime(last[0]["ts"], int(last[0].get("t", -1)))
+            self._advance_applied(optime, last[0].get("wall") or wall_of(optime))
+            self.term = max(self.term, optime.term)
+        if self.meta.config is not None:
+            self._adopt(ReplSetConfig.from_document(self.meta.config))
+            self.start_replication()
+        self.spawn(self._liveness_loop())
+        self.spawn(self._noop_writer())
 
     async def stop(self) -> None:
-        return
+        """Shut replication down; a primary first hands over to a caught-up secondary, waiting up
+        to 10 s (mongod does so on SIGTERM), unless `shutdown` was forced."""
+        if self.standalone:
+            return
+        self.stopping = True
+        if self.handoff_on_stop and self.writable:
+            try:
+                await stepdown.step_down(self, step_down_secs=10, catch_up_secs=10, force=True)
+            except CommandError as exc:
+                log.info("no stepdown before shutdown", extra={"attr": {"reason": str(exc)}})
+        self.waiters.fail_all(shutdown_error())
+        self.elections.cancel_timer()
+        self.elections.cancel_takeovers()
+        self.sync.stop()
+        self.heartbeats.stop()
+        self.reporter.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.peers.close()
+
+    async def _liveness_loop(self) -> None:
+        """A primary that has not heard from a majority within electionTimeoutMillis steps down."""
+        while True:
+            election_ms, heartbeat_ms = self.settings_ms
+            await asyncio.sleep(max(0.02, min(heartbeat_ms, election_ms) / 4000))
+            self.check_member_timeouts()
+
+    def check_member_timeouts(self) -> None:
+        if self.config is None or self.self_id is None:
+            return
+        now = time.monotonic()
+        timeout = self.config.settings.election_timeout_millis / 1000
+        wall = now_wall()
+        for data in self.members.values():
+            if data.is_self or data.last_update_stale or now - data.last_update < timeout:
+                continue
+            data.last_update_stale = True
+            if self.role is Role.LEADER:
+                data.set_down(now, wall, "no response within election timeout period")
+        if self.role is Role.LEADER and not topology.majority_seems_up(
+            self.config, self.members, self.self_id
+        ):
+            self.step_down_now("can't see a majority of the set")
+
+    async def _noop_writer(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self.writable and time.monotonic() - self._last_write >= PERIODIC_NOOP_SECS:
+                await self.write_noop({"msg": "periodic noop"})
 
 
 def election_id(term: int) -> ObjectId:
     """mongod's PV1 electionId: 7fffffff followed by the term as a 64-bit big-endian integer."""
     return ObjectId(b"\x7f\xff\xff\xff" + term.to_bytes(8, "big"))
-
-
-def _wall(optime: OpTime) -> datetime:
-    return datetime.fromtimestamp(optime.ts.time, UTC).replace(tzinfo=None)

@@ -1,8 +1,8 @@
-"""Member states, numbered as mongod numbers them in replSetGetStatus."""
+"""Member states, numbered as mongod numbers them in replSetGetStatus, and the coordinator's role."""
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 
 class MemberState(IntEnum):
@@ -21,3 +21,17 @@ class MemberState(IntEnum):
     def readable(self) -> bool:
         """May serve reads with secondaryOk."""
         return self in (MemberState.PRIMARY, MemberState.SECONDARY)
+
+
+class Role(Enum):
+    FOLLOWER = "follower"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+
+
+class LeaderMode(Enum):
+    NOT_LEADER = "notLeader"
+    # Elected: catching up and draining, not yet accepting writes.
+    CATCHING_UP = "leaderElect"
+    WRITABLE = "writablePrimary"
+    ATTEMPTING_STEPDOWN = "attemptingStepDown"

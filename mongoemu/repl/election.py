@@ -1,0 +1,270 @@
+"""Elections (protocol version 1): the election timer, dry run and real election, votes, takeovers.
+
+A secondary that hears nothing from a primary of its term for electionTimeoutMillis plus a
+random offset of up to 15 % of it (mongod's replElectionTimeoutOffsetLimitFraction) stands:
+it first asks for votes in a dry run that changes no one's term, then increments its term,
+votes for itself (persisted) and asks again. A voter grants one vote per term, persisted before
+it answers, and only to a candidate at least as up to date as itself. A member whose priority is
+higher than the primary's schedules a priority takeover after (rank + 1) x electionTimeoutMillis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mongoemu.errors import CommandError
+from mongoemu.repl import topology
+from mongoemu.repl.member_data import MemberData
+from mongoemu.repl.messages import VoteRequest, VoteResponse, now_wall
+from mongoemu.repl.peer import PeerError, command_error
+from mongoemu.repl.state import MemberState, Role
+
+if TYPE_CHECKING:
+    from mongoemu.repl.coordinator import ReplicationCoordinator
+
+log = logging.getLogger("mongoemu.repl.election")
+
+OFFSET_LIMIT_FRACTION = 0.15
+
+
+@dataclass(slots=True)
+class VoteTally:
+    votes: int
+    needed: int
+    stale_term: int | None = None
+    responders: set[str] = field(default_factory=set)
+    refusals: list[str] = field(default_factory=list)
+
+    @property
+    def won(self) -> bool:
+        return self.stale_term is None and self.votes >= self.needed
+
+    def reason(self) -> str:
+        if self.stale_term is not None:
+            return f"a voter is in the newer term {self.stale_term}"
+        detail = "; ".join(self.refusals) or "no answer"
+        return f"received {self.votes} of {self.needed} votes needed ({detail})"
+
+
+class Elections:
+    def __init__(self, coordinator: ReplicationCoordinator) -> None:
+        self.coord = coordinator
+        self._timer: asyncio.TimerHandle | None = None
+        self._takeover: asyncio.TimerHandle | None = None
+        self.timer_due: float | None = None
+
+    # --- timers ---------------------------------------------------------------------------
+    def random_offset(self) -> float:
+        election_ms, _ = self.coord.settings_ms
+        return self.coord.random.uniform(0, election_ms * OFFSET_LIMIT_FRACTION) / 1000
+
+    def reset_timer(self) -> None:
+        """Cancel and reschedule the election timeout (only an electable secondary has one)."""
+        self.cancel_timer()
+        coord = self.coord
+        config = coord.config
+        if coord.stopping or config is None or coord.state is not MemberState.SECONDARY:
+            return
+        me = config.member_by_id(coord.self_id) if coord.self_id is not None else None
+        if me is None or not me.electable:
+            return
+        delay = config.settings.election_timeout_millis / 1000 + self.random_offset()
+        self.timer_due = time.monotonic() + delay
+        self._timer = asyncio.get_running_loop().call_later(delay, self._fire, "electionTimeout")
+
+    def cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self.timer_due = None
+
+    def cancel_takeovers(self) -> None:
+        if self._takeover is not None:
+            self._takeover.cancel()
+            self._takeover = None
+
+    def _fire(self, reason: str) -> None:
+        if reason == "electionTimeout":
+            self._timer = None
+        else:
+            self._takeover = None
+        self.coord.spawn(self.run(reason))
+
+    def consider_takeover(self, primary: MemberData) -> None:
+        """On a heartbeat from the primary of our term: schedule a priority takeover if we rank higher."""
+        coord = self.coord
+        config = coord.config
+        if (
+            config is None
+            or primary.state is not MemberState.PRIMARY
+            or primary.term != coord.term
+            or coord.state is not MemberState.SECONDARY
+            or self._takeover is not None
+        ):
+            return
+        me = config.member_by_id(coord.self_id) if coord.self_id is not None else None
+        if me is None or not me.electable or primary.config.priority >= me.priority:
+            return
+        election_ms = config.settings.election_timeout_millis
+        delay = (config.priority_rank(me.priority) + 1) * election_ms / 1000 + self.random_offset()
+        log.info("Scheduling priority takeover", extra={"attr": {"inSeconds": round(delay, 3)}})
+        self._takeover = asyncio.get_running_loop().call_later(delay, self._fire, "priorityTakeover")
+
+    # --- standing -------------------------------------------------------------------------
+    async def run(self, reason: str) -> bool:
+        """Stand for election if electable; True when this member won."""
+        coord = self.coord
+        self.cancel_takeovers()
+        self.reset_timer()
+        config = coord.config
+        if config is None or coord.role is not Role.FOLLOWER or coord.stopping:
+            return False
+        unelectable = coord.unelectable_reasons(priority_takeover=reason == "priorityTakeover")
+        if unelectable:
+            log.info("Not standing for election", extra={"attr": {"reason": reason, "because": unelectable}})
+            return False
+        coord.role = Role.CANDIDATE
+        try:
+            return await self._stand(reason)
+        finally:
+            if coord.role is Role.CANDIDATE:
+                coord.role = Role.FOLLOWER
+
+    async def _stand(self, reason: str) -> bool:
+        coord = self.coord
+        term = coord.term
+        if reason != "stepUpRequestSkipDryRun":
+            log.info("Conducting a dry run election", extra={"attr": {"term": term, "reason": reason}})
+            tally = await self._request_votes(dry_run=True, term=term)
+            if coord.term != term or not tally.won:
+                why = "superseded during the dry run" if coord.term != term else tally.reason()
+                self._lost(term + 1, reason, why, dry_run=True)
+                return False
+        new_term = term + 1
+        coord.update_term(new_term, f"standing for election ({reason})")
+        assert coord.config is not None
+        coord.record_vote(new_term, coord.config.index_of(coord.self_id) if coord.self_id is not None else -1)
+        tally = await self._request_votes(dry_run=False, term=new_term)
+        if coord.term != new_term or coord.role is not Role.CANDIDATE:
+            self._lost(new_term, reason, "superseded during the election", dry_run=False)
+            return False
+        if not tally.won:
+            self._lost(new_term, reason, tally.reason(), dry_run=False)
+            return False
+        coord.win_election(new_term, reason, tally.votes, tally.responders)
+        return True
+
+    def _lost(self, term: int, reason: str, why: str, dry_run: bool) -> None:
+        log.info("Election lost", extra={"attr": {"term": term, "dryRun": dry_run, "reason": why}})
+        self.coord.member.groundtruth.record(
+            "election", outcome="lost", term=term, reason=reason, detail=why, dry_run=dry_run
+        )
+
+    async def _request_votes(self, dry_run: bool, term: int) -> VoteTally:
+        coord = self.coord
+        config = coord.config
+        assert config is not None and coord.self_id is not None
+        request = VoteRequest(
+            set_name=config.name,
+            dry_run=dry_run,
+            term=term,
+            candidate_index=config.index_of(coord.self_id),
+            config_version=config.version,
+            config_term=config.term,
+            last_applied=coord.last_applied,
+        ).to_command()
+        tally = VoteTally(votes=1, needed=config.majority)
+        voters = [m.host for m in config.voting_members if m.id != coord.self_id]
+        if tally.won or not voters:
+            return tally
+        timeout = config.settings.election_timeout_millis / 1000
+
+        async def ask(host: str) -> tuple[str, VoteResponse | None, str]:
+            try:
+                reply = await coord.peers.get(host).command("admin", request, timeout)
+            except PeerError as exc:
+                return host, None, str(exc)
+            error = command_error(reply)
+            return host, (None if error else VoteResponse.from_reply(reply)), error or ""
+
+        pending = {asyncio.ensure_future(ask(h)) for h in voters}
+        try:
+            while pending and not tally.won:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    host, response, error = task.result()
+                    if response is None:
+                        tally.refusals.append(f"{host}: {error}")
+                        continue
+                    tally.responders.add(host)
+                    if response.term > term:
+                        tally.stale_term = response.term
+                        coord.update_term(response.term, f"vote response from {host}")
+                        return tally
+                    if response.vote_granted:
+                        tally.votes += 1
+                    else:
+                        tally.refusals.append(f"{host}: {response.reason}")
+        finally:
+            for task in pending:
+                task.cancel()
+        return tally
+
+    # --- voting ---------------------------------------------------------------------------
+    def handle_vote_request(self, request: VoteRequest) -> VoteResponse:
+        coord = self.coord
+        config = coord.config
+        if config is None:
+            raise CommandError(94, "no replset config has been received", code_name="NotYetInitialized")
+        if not request.dry_run:
+            coord.update_term(request.term, "vote request")
+        response = topology.decide_vote(
+            request,
+            config,
+            term=coord.term,
+            last_applied=coord.last_applied,
+            last_vote_term=coord.meta.last_vote_term,
+            last_vote_candidate=coord.meta.last_vote_candidate,
+        )
+        candidate = (
+            config.members[request.candidate_index].host
+            if 0 <= request.candidate_index < len(config.members)
+            else str(request.candidate_index)
+        )
+        if response.vote_granted and not request.dry_run:
+            coord.record_vote(request.term, request.candidate_index)
+            coord.member.groundtruth.record("vote", term=request.term, candidate=candidate, granted=True)
+            coord.participant_metrics = {
+                "votedForCandidate": True,
+                "electionTerm": request.term,
+                "lastVoteDate": now_wall(),
+                "electionCandidateMemberId": config.members[request.candidate_index].id,
+                "voteReason": "",
+                "lastAppliedOpTimeAtElection": coord.last_applied.to_document(),
+                "maxAppliedOpTimeInSet": topology.latest_known_applied(
+                    coord.members, coord.last_applied
+                ).to_document(),
+                "priorityAtElection": (
+                    config.member_by_id(coord.self_id).priority  # type: ignore[union-attr]
+                    if coord.self_id is not None
+                    else 0.0
+                ),
+            }
+            self.reset_timer()
+        log.info(
+            "Responding to vote request",
+            extra={
+                "attr": {
+                    "candidate": candidate,
+                    "term": request.term,
+                    "dryRun": request.dry_run,
+                    "granted": response.vote_granted,
+                    "reason": response.reason,
+                }
+            },
+        )
+        return response

@@ -1,0 +1,118 @@
+"""replSetReconfig: validating a new config against the current one and installing it.
+
+mongod's rules for a normal reconfig: only a writable primary runs it; the version must grow;
+the set name and replicaSetId stay; a host keeps its member _id; at most one voting member is
+added or removed at a time; the primary must stay electable; the config takes the current term.
+The primary then waits until a majority of the new config's voters have the config (bounded,
+see `PROPAGATION_SECS`). With `force: true` any member installs the config, with a version
+raised by a large random amount and no term, and heartbeats spread it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from mongoemu.errors import CommandError
+from mongoemu.repl.config import ReplSetConfig
+from mongoemu.repl.state import LeaderMode, Role
+
+if TYPE_CHECKING:
+    from mongoemu.repl.coordinator import ReplicationCoordinator
+
+PROPAGATION_SECS = 10.0
+
+
+def _incompatible(message: str) -> CommandError:
+    return CommandError(103, message, code_name="NewReplicaSetConfigurationIncompatible")
+
+
+def validate(old: ReplSetConfig, new: ReplSetConfig, self_host: str | None, force: bool) -> None:
+    if new.name != old.name:
+        raise _incompatible(
+            "New and old configurations differ in replica set name; "
+            f"old was {old.name}, and new is {new.name}"
+        )
+    if new.settings.replica_set_id != old.settings.replica_set_id:
+        raise _incompatible(
+            "New and old configurations differ in replica set ID; old was "
+            f"{old.settings.replica_set_id}, and new is {new.settings.replica_set_id}"
+        )
+    if not force and new.version <= old.version:
+        raise _incompatible(
+            f"New replica set configuration version must be greater than old, but {new.version} is not "
+            f"greater than {old.version} for replica set {old.name}"
+        )
+    for member in new.members:
+        before = old.member_by_host(member.host)
+        if before is not None and before.id != member.id:
+            raise _incompatible(
+                f"New and old configurations both have members with host of {member.host} but in the new "
+                f"configuration the _id field is {member.id} and in the old configuration it is {before.id} "
+                f"for replica set {old.name}"
+            )
+        if before is not None and before.arbiter_only != member.arbiter_only:
+            raise _incompatible(
+                f"{member.host} may not change its arbiterOnly field from one config to the next"
+            )
+    me = new.member_by_host(self_host) if self_host is not None else None
+    if me is None:
+        raise CommandError(
+            74,
+            f"No host described in new configuration with version {new.version} maps to this node",
+            code_name="NodeNotFound",
+        )
+    if force:
+        return
+    old_voters = {m.host for m in old.voting_members}
+    new_voters = {m.host for m in new.voting_members}
+    if len(old_voters ^ new_voters) > 1:
+        raise _incompatible("Non force replica set reconfig can only add or remove at most 1 voting member.")
+    if not me.electable:
+        raise _incompatible(
+            f"This node, {me.host}, with _id {me.id} is not electable under the new configuration with "
+            f"{{version: {new.version}, term: {new.term}}} for replica set {new.name}"
+        )
+
+
+async def reconfig(coord: ReplicationCoordinator, doc: Any, force: bool) -> dict[str, Any]:
+    old = coord.config
+    if old is None:
+        raise CommandError(94, "no replset config has been received", code_name="NotYetInitialized")
+    if not force and not (coord.role is Role.LEADER and coord.leader_mode is LeaderMode.WRITABLE):
+        raise CommandError(
+            10107,
+            f"replSetReconfig should only be run on a writable PRIMARY. Current state {coord.state.name};",
+            code_name="NotWritablePrimary",
+        )
+    new = ReplSetConfig.from_document(doc, previous=old)
+    validate(old, new, coord.me if coord.self_id is not None else _self_host(coord, new), force)
+    if force:
+        new = new.with_version_and_term(old.version + 10_000 + coord.random.randrange(100_000), -1)
+    else:
+        new = new.with_version_and_term(new.version, coord.term)
+    coord.install_config(new, "force reconfig" if force else "replSetReconfig")
+    coord.heartbeats.wake_all()
+    if not force and coord.role is Role.LEADER:
+        await _wait_for_propagation(coord, new)
+    return {"ok": 1.0}
+
+
+def _self_host(coord: ReplicationCoordinator, config: ReplSetConfig) -> str | None:
+    mine = coord.member.find_self(config)
+    return mine.host if mine is not None else None
+
+
+async def _wait_for_propagation(coord: ReplicationCoordinator, config: ReplSetConfig) -> None:
+    """Until a majority of the new config's voters report it in their heartbeats."""
+    deadline = time.monotonic() + PROPAGATION_SECS
+    while time.monotonic() < deadline and coord.config is config:
+        have = sum(
+            1
+            for m in config.voting_members
+            if (data := coord.members.get(m.id)) is not None
+            and (data.is_self or (data.config_version, data.config_term) == config.version_and_term)
+        )
+        if have >= config.majority:
+            return
+        await coord.progress.wait(min(deadline - time.monotonic(), 0.25))

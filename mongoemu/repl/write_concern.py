@@ -1,0 +1,148 @@
+"""Write concern: parsing `writeConcern`, deciding when it holds and the waiters for it.
+
+Writes default to `{w: "majority"}` as in MongoDB 5.0+ when the client sends none. Errors while
+waiting are reported as mongod's writeConcernError documents: 64 WriteConcernFailed with
+`errInfo.wtimeout` on a timeout, 189 PrimarySteppedDown when the primary steps down meanwhile,
+91 ShutdownInProgress when the member shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from bson import Int64
+
+from mongoemu.errors import CommandError
+from mongoemu.oplog import OpTime
+
+MAJORITY = "majority"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteConcern:
+    w: int | str = MAJORITY
+    j: bool | None = None
+    wtimeout_ms: int = 0
+    client_supplied: bool = False
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.w != 0 or self.j is True
+
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"w": self.w, "wtimeout": self.wtimeout_ms}
+        if self.j is not None:
+            doc["j"] = self.j
+        doc["provenance"] = "clientSupplied" if self.client_supplied else "implicitDefault"
+        return doc
+
+    @classmethod
+    def parse(cls, doc: Any) -> WriteConcern:
+        """Validate a command's `writeConcern` as mongod does; raise CommandError naming the field."""
+        if doc is None:
+            return cls()
+        if not isinstance(doc, dict):
+            raise CommandError(14, "writeConcern must be an object", code_name="TypeMismatch")
+        if not doc:
+            return cls()
+        w: int | str = MAJORITY
+        if "w" in doc:
+            raw = doc["w"]
+            if isinstance(raw, bool) or not isinstance(raw, int | float | Int64 | str | dict):
+                raise CommandError(9, "w has to be a number, string, or object")
+            if isinstance(raw, dict):
+                raise CommandError(9, "writeConcern.w as a tag set is not supported by this emulator")
+            if isinstance(raw, str):
+                w = raw
+            else:
+                if int(raw) != raw or raw < 0:
+                    raise CommandError(9, f"w has to be a non-negative integer, got {raw}")
+                if raw > 50:
+                    raise CommandError(2, "w has to be less than or equal to 50")
+                w = int(raw)
+        j = doc.get("j")
+        if j is not None and not isinstance(j, bool | int | float):
+            raise CommandError(9, "j must be numeric or a boolean value")
+        fsync = doc.get("fsync")
+        if j is None and fsync:
+            j = True
+        wtimeout = doc.get("wtimeout", 0)
+        if isinstance(wtimeout, bool) or not isinstance(wtimeout, int | float | Int64):
+            raise CommandError(9, "wtimeout must be a number")
+        return cls(w=w, j=None if j is None else bool(j), wtimeout_ms=int(wtimeout), client_supplied=True)
+
+
+def timeout_error(wc: WriteConcern) -> dict[str, Any]:
+    return {
+        "code": 64,
+        "codeName": "WriteConcernFailed",
+        "errmsg": "waiting for replication timed out",
+        "errInfo": {"wtimeout": True, "writeConcern": wc.to_document()},
+    }
+
+
+def stepped_down_error(message: str = "Primary stepped down while waiting for replication") -> dict[str, Any]:
+    return {"code": 189, "codeName": "PrimarySteppedDown", "errmsg": message}
+
+
+def shutdown_error() -> dict[str, Any]:
+    return {"code": 91, "codeName": "ShutdownInProgress", "errmsg": "Replication is being shut down"}
+
+
+def unsatisfiable_error(message: str) -> dict[str, Any]:
+    return {"code": 100, "codeName": "UnsatisfiableWriteConcern", "errmsg": message}
+
+
+def unknown_mode_error(mode: str) -> dict[str, Any]:
+    return {
+        "code": 79,
+        "codeName": "UnknownReplWriteConcern",
+        "errmsg": f"No write concern mode named '{mode}' found in replica set configuration",
+    }
+
+
+@dataclass(slots=True)
+class _Waiter:
+    optime: OpTime
+    concern: WriteConcern
+    future: asyncio.Future[dict[str, Any] | None]
+
+
+class Waiters:
+    """Writes waiting for their write concern; re-checked whenever replication progresses."""
+
+    def __init__(self) -> None:
+        self._waiters: list[_Waiter] = []
+
+    def __len__(self) -> int:
+        return len(self._waiters)
+
+    def add(self, optime: OpTime, concern: WriteConcern) -> asyncio.Future[dict[str, Any] | None]:
+        future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(_Waiter(optime, concern, future))
+        return future
+
+    def remove(self, future: asyncio.Future[dict[str, Any] | None]) -> None:
+        self._waiters = [w for w in self._waiters if w.future is not future]
+
+    def release(self, satisfied: Any) -> None:
+        """Resolve every waiter for which `satisfied(optime, concern)` is true."""
+        if not self._waiters:
+            return
+        keep: list[_Waiter] = []
+        for waiter in self._waiters:
+            if waiter.future.done():
+                continue
+            if satisfied(waiter.optime, waiter.concern):
+                waiter.future.set_result(None)
+            else:
+                keep.append(waiter)
+        self._waiters = keep
+
+    def fail_all(self, error: dict[str, Any]) -> None:
+        for waiter in self._waiters:
+            if not waiter.future.done():
+                waiter.future.set_result(dict(error))
+        self._waiters.clear()
