@@ -16,15 +16,16 @@ import numpy as np
 import pandas as pd
 
 from reports import rundir
-from reports.availability import CANARY_PREFIX, WriteLog, write_logs, write_window
+from reports.availability import WriteLog, is_canary, write_logs, write_window
 from reports.checks import Analysis, FaultAnalysis, slo_results
+from reports.columns import matches
 from reports.dataloss import data_loss, match_rollback, rpo
 from reports.errorrates import error_tables
 from reports.failover import availability_failures, detect, elect, rediscover
 from reports.faults import Fault
 from reports.junit import write_junit
 from reports.lag import replication_lag
-from reports.latency import latency_table
+from reports.latency import latency_table, successful_durations
 from reports.load import RunData, load_run
 from reports.phases import PhaseWindow, assign, phase_windows
 from reports.results import Outcome, attempt
@@ -89,11 +90,12 @@ def summarise(data: RunData) -> Summary:
     analysis.data_loss = attempt(data_loss, data.verification, data.ledger, data.rollback)
     analysis.rpo = attempt(rpo, data.verification, data.ledger, data.faults)
     rollback = attempt(match_rollback, data.rollback, data.ledger, data.verification)
-    analysis.latency = attempt(latency_table, events, phase_codes, targets.slow_op_ms)
+    ranked = successful_durations(events)
+    analysis.latency = attempt(latency_table, events, phase_codes, targets.slow_op_ms, ranked)
     analysis.errors = attempt(error_tables, events, phase_codes)
     analysis.lag = attempt(lambda: replication_lag(_required(probes, rundir.PROBES), windows))
     states = attempt(lambda: member_states(_required(probes, rundir.PROBES)))
-    series = attempt(timeline, events, probes, data.run_start, data.run_end)
+    series = attempt(timeline, events, ranked, probes, data.run_start, data.run_end)
 
     results = slo_results(targets, analysis)
     verdict = compose(r.verdict for r in results)
@@ -138,7 +140,7 @@ class _FaultContext:
             failed: Outcome[object] = Outcome(error=f"the fault was not injected ({fault.inject_error})")
             return _anatomy(fault, [failed.error or ""]), FaultAnalysis(fault, failed, failed)  # type: ignore[arg-type]
         data, targets = self.data, self.data.slos
-        stable_s = targets.windows.stable_s
+        stable_s, tolerance = targets.windows.stable_s, targets.windows.stable_tolerance
         tr = targets.throughput_recovery
         probes, discovery = data.probes, data.discovery
         election = attempt(lambda: elect(fault, _required(probes, rundir.PROBES)))
@@ -148,8 +150,12 @@ class _FaultContext:
             "rediscovery": attempt(
                 lambda: rediscover(fault, _required(discovery, rundir.DISCOVERY), election.value)
             ),
-            "canary": attempt(write_window, fault, self.logs["canary"], self.inject_times, stable_s),
-            "writes": attempt(write_window, fault, self.logs["writes"], self.inject_times, stable_s),
+            "canary": attempt(
+                write_window, fault, self.logs["canary"], self.inject_times, stable_s, tolerance
+            ),
+            "writes": attempt(
+                write_window, fault, self.logs["writes"], self.inject_times, stable_s, tolerance
+            ),
             "throughput": attempt(
                 throughput_recovery,
                 fault,
@@ -202,7 +208,7 @@ def _counts(data: RunData) -> Counts:
     events = data.events
     ok = events["ok"].to_numpy()
     writes = events["is_write"].to_numpy()
-    canary = writes & events["op"].astype("string").str.startswith(CANARY_PREFIX).to_numpy(dtype=bool)
+    canary = writes & matches(events["op"], is_canary)
     return Counts(
         requests=len(events),
         ok=int(ok.sum()),

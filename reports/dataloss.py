@@ -4,12 +4,13 @@ files matched against the ledger, and the RPO.
 The verification (`verification.json`) says which ledger writes the recovered cluster lacks; the
 ledger says when each was acknowledged.
 
-RPO is the width of the acknowledged history that was lost. Each lost write is charged to the
-first fault whose horizon ends after the write was acknowledged (see `reports.faults`); per
-fault, RPO runs from the last acknowledged write that survived before the fault's first lost
-write (the last durable point) to its last lost write. With no surviving write before it, the
-span of the lost writes alone is taken. The run's RPO is the largest per-fault RPO, and 0 when
-nothing acknowledged was lost.
+RPO is the width of the acknowledged history that was lost. Each lost write is charged to a
+fault: the latest one active when the write was acknowledged (a cut-off primary acknowledging
+w:1 writes nobody else will see), else the first one injected after it (a primary that died
+before replicating it), else none. Per fault, RPO runs from the last acknowledged write that
+survived before the fault's first lost write (the last durable point) to its last lost write.
+With no surviving write before it, the span of the lost writes alone is taken. The run's RPO
+is the largest per-fault RPO, and 0 when nothing acknowledged was lost.
 
 A rolled-back document is matched to a ledger write by its token (`_w`), otherwise to the latest
 ledger write of the same `_id` (in the same collection when the file says which).
@@ -148,9 +149,10 @@ def rpo(verification: Verification | None, ledger: pd.DataFrame | None, faults: 
 
     t_ack = lost["t_ack"].to_numpy()
     injected = sorted((f for f in faults if f.injected), key=lambda f: f.t_inject)
-    owner = np.full(len(lost), -1)
-    for i, f in enumerate(injected):
-        owner[(owner < 0) & (t_ack < f.horizon_end)] = i
+    upcoming = np.searchsorted([f.t_inject for f in injected], t_ack, side="right")
+    owner = np.where(upcoming < len(injected), upcoming, -1)
+    for i, f in enumerate(injected):  # later injections overwrite: the latest active fault wins
+        owner[(t_ack >= f.t_inject) & (t_ack < f.active_until)] = i
     per_fault = []
     for i in dict.fromkeys(owner.tolist()):
         fault_id = injected[i].fault_id if i >= 0 else None
@@ -180,8 +182,8 @@ def match_rollback(
     if ledger is None:
         raise ValueError(f"{LEDGER} is absent, so rolled-back documents cannot be matched to writes")
     matched = _matched_writes(rollback, ledger)
-    written = ledger.set_index("write_id")["status"]
-    acked_ids = {w for w in matched.values() if written.get(w) == WriteStatus.ACKED}
+    rows = ledger[ledger["write_id"].isin(set(matched.values())).to_numpy()]
+    acked_ids = set(rows["write_id"][(rows["status"] == WriteStatus.ACKED).to_numpy()])
     lost = set(verified(verification).acked_missing) if verification is not None else set()
     by_member: dict[str, int] = {}
     for doc in rollback:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from reports.columns import codes_and_values
 from reports.phases import PHASES, Phase
 from reports.results import Result
 
@@ -51,19 +52,24 @@ def error_tables(events: pd.DataFrame, phase_codes: np.ndarray) -> ErrorTables:
         )
         for i, phase in enumerate(PHASES)
     ]
-    frame = pd.DataFrame(
-        {
-            "phase": phase_codes[failed],
-            "op": events["op"].to_numpy()[failed],
-            "error_class": events["error_class"].astype("string").fillna(UNCLASSIFIED).to_numpy()[failed],
-        }
+    op_codes, ops = codes_and_values(events["op"])
+    class_codes, classes = codes_and_values(events["error_class"])
+    classes = [UNCLASSIFIED, *classes]  # code -1 (no class) becomes index 0
+    n_ops, n_classes = len(ops), len(classes)
+    keys = (
+        (phase_codes[failed].astype(np.int64) * n_ops + op_codes[failed]) * n_classes
+        + class_codes[failed]
+        + 1
     )
-    counts = frame.value_counts(sort=False).reset_index(name="count")
-    counts = counts.sort_values(["count", "phase", "op", "error_class"], ascending=[False, True, True, True])
-    by_class = [
+    counts = np.bincount(keys, minlength=n_phases * n_ops * n_classes)
+    rows = [
         ErrorCount(
-            phase=PHASES[int(r.phase)], op=str(r.op), error_class=str(r.error_class), count=int(r.count)
+            phase=PHASES[key // (n_ops * n_classes)],
+            op=ops[key // n_classes % n_ops],
+            error_class=classes[key % n_classes],
+            count=int(counts[key]),
         )
-        for r in counts.itertuples()
+        for key in np.flatnonzero(counts)
     ]
-    return ErrorTables(by_phase=by_phase, by_class=by_class)
+    rows.sort(key=lambda r: (-r.count, PHASES.index(r.phase), r.op, r.error_class))
+    return ErrorTables(by_phase=by_phase, by_class=rows)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from reports.columns import matches
 from reports.faults import Fault
 from reports.results import Moment, Result
 from reports.rundir import ErrorClass
@@ -51,7 +52,7 @@ class Rediscovery(Result):
 def availability_failures(events: pd.DataFrame) -> pd.DataFrame:
     """Failed operations that say the server was unavailable (all failures but duplicate keys)."""
     failed = events[~events["ok"].to_numpy()]
-    return failed[failed["error_class"].astype("string").fillna("") != ErrorClass.DUPLICATE_KEY.value]
+    return failed[~matches(failed["error_class"], lambda v: v == ErrorClass.DUPLICATE_KEY)]
 
 
 def detect(fault: Fault, failures: pd.DataFrame) -> Detection | None:

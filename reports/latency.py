@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from reports.columns import codes_and_values
 from reports.phases import PHASES, Phase
 from reports.results import Result
 from reports.slo import ALL_OPERATIONS
@@ -28,16 +29,21 @@ class LatencyRow(Result):
     slow: int
 
 
-def latency_table(events: pd.DataFrame, phase_codes: np.ndarray, slow_op_ms: float) -> list[LatencyRow]:
-    """Rows for every (operation, phase) with successful operations; `*` rows first."""
+def successful_durations(events: pd.DataFrame) -> Ranked:
+    """The durations of successful operations, ranked once for every table and series."""
+    return Ranked(events["duration_ms"].to_numpy()[events["ok"].to_numpy()])
+
+
+def latency_table(
+    events: pd.DataFrame, phase_codes: np.ndarray, slow_op_ms: float, ranked: Ranked
+) -> list[LatencyRow]:
+    """Rows for every (operation, phase) with successful operations; `*` rows first.
+    `ranked` is `successful_durations(events)`."""
     ok = events["ok"].to_numpy()
-    durations = events["duration_ms"].to_numpy()[ok]
     phases = phase_codes[ok].astype(np.int64)
-    op = events["op"]
-    op_codes = op.cat.codes.to_numpy()[ok].astype(np.int64)
-    ops = [str(c) for c in op.cat.categories]
-    ranked = Ranked(durations)
-    slow = durations > slow_op_ms
+    all_codes, ops = codes_and_values(events["op"])
+    op_codes = all_codes[ok].astype(np.int64)
+    slow = ranked.values > slow_op_ms
     n_phases = len(PHASES)
 
     rows: list[LatencyRow] = []

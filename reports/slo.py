@@ -86,8 +86,10 @@ class ThroughputRecoveryTarget(_Strict):
 class Windows(_Strict):
     """How long periods are, relative to a fault, when measurements are judged."""
 
-    # Writes "stay available" when they do for this long (see reports.availability).
+    # Writes "stay available" when they do for this long (see reports.availability), with at
+    # most this share of the writes in that time failing or stalling.
     stable_s: Annotated[Seconds, Field(gt=0)] = 10.0
+    stable_tolerance: Fraction = 0.001
     # After a heal, the recovery phase lasts this long before steady state resumes.
     recovery_s: Seconds = 30.0
     # The pre-fault throughput median is taken over this long before injection.

@@ -34,7 +34,9 @@ class Ranked:
 
     def stats(self, groups: np.ndarray, n_groups: int) -> GroupStats:
         """Statistics per group code in [0, n_groups); negative codes are left out."""
-        order = self.order[np.argsort(groups[self.order], kind="stable")]
+        # Codes narrowed to 16 bits are sorted by radix, in linear time.
+        narrow = groups.astype(np.int16) if n_groups < 2**15 else groups
+        order = self.order[np.argsort(narrow[self.order], kind="stable")]
         keep = groups[order] >= 0
         order = order[keep]
         ordered = self.values[order]

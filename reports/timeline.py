@@ -12,7 +12,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from reports.availability import CANARY_PREFIX
+from reports.availability import is_canary
+from reports.columns import codes_and_values, matches
 from reports.results import Result
 from reports.stats import Ranked
 
@@ -46,7 +47,10 @@ class Timeline(Result):
     lag: list[LagSeries]
 
 
-def timeline(events: pd.DataFrame, probes: pd.DataFrame | None, run_start: float, run_end: float) -> Timeline:
+def timeline(
+    events: pd.DataFrame, ranked: Ranked, probes: pd.DataFrame | None, run_start: float, run_end: float
+) -> Timeline:
+    """`ranked` is `reports.latency.successful_durations(events)`."""
     origin = math.floor(run_start)
     bin_s = float(max(1, math.ceil((run_end - origin) / MAX_BINS)))
     n_bins = max(1, math.ceil((run_end - origin) / bin_s + 1e-9))
@@ -54,18 +58,16 @@ def timeline(events: pd.DataFrame, probes: pd.DataFrame | None, run_start: float
 
     ok = events["ok"].to_numpy()
     writes = events["is_write"].to_numpy()
-    op = events["op"]
-    canary_ops = np.array([str(c).startswith(CANARY_PREFIX) for c in op.cat.categories], dtype=bool)
-    op_codes = op.cat.codes.to_numpy()
-    canary = canary_ops[op_codes] & writes
+    canary = matches(events["op"], is_canary) & writes
+    op_codes, ops = codes_and_values(events["op"])
 
     def count(mask: np.ndarray) -> list[int]:
         return np.bincount(bins[mask], minlength=n_bins).tolist()
 
-    groups = sorted({str(c).split(".", 1)[0] for c in op.cat.categories})
-    group_of_op = np.array([groups.index(str(c).split(".", 1)[0]) for c in op.cat.categories], dtype=np.int64)
+    groups = sorted({op.split(".", 1)[0] for op in ops})
+    group_of_op = np.array([groups.index(op.split(".", 1)[0]) for op in ops], dtype=np.int64)
     keys = group_of_op[op_codes[ok]] * n_bins + bins[ok]
-    stats = Ranked(events["duration_ms"].to_numpy()[ok]).stats(keys, len(groups) * n_bins)
+    stats = ranked.stats(keys, len(groups) * n_bins)
     latency = [
         LatencySeries(
             group=group,

@@ -55,11 +55,22 @@ def test_rpo_per_fault_from_the_last_durable_write(tmp_path: Path) -> None:
     # f1: w95..w99 lost, w94 (acknowledged at 9.41) the last durable write before them.
     assert by_fault["f1"].lost == 3
     assert by_fault["f1"].rpo_s == pytest.approx(9.91 - 9.41)
-    # f2: w251 (25.11) lost after w250 (25.01) survived; it was acknowledged after f2 began, so it
-    # is f2's even though f1 was never far away.
+    # f2: w251 (25.11) lost after w250 (25.01) survived; it was acknowledged while f2 was active.
     assert by_fault["f2"].lost == 1
     assert by_fault["f2"].rpo_s == pytest.approx(0.10)
     assert result.rpo_s == pytest.approx(0.50)
+
+
+def test_writes_lost_just_before_a_fault_are_charged_to_it_not_to_the_one_before(tmp_path: Path) -> None:
+    b = RunBuilder()
+    writes(b, 0, 40)
+    b.fault("f1", 10.0, heal=12.0)
+    b.fault("f2", 30.0, heal=32.0, members=["m1"], primary="m1")
+    b.verify(acked_missing=["w11", "w298", "w299"])  # 1.11 (before any fault), 29.81, 29.91
+    data = load(b, tmp_path)
+    result = rpo(data.verification, data.ledger, data.faults)
+    assert [(f.fault_id, f.lost) for f in result.per_fault] == [("f1", 1), ("f2", 2)]
+    assert result.rpo_s == pytest.approx(29.91 - 29.71)
 
 
 def test_nothing_lost_is_an_rpo_of_zero(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from analysis_helpers import load
 
 from reports.errorrates import UNCLASSIFIED, error_tables
 from reports.lag import replication_lag, worst_steady_lag
-from reports.latency import latency_table
+from reports.latency import latency_table, successful_durations
 from reports.load import RunData
 from reports.phases import Phase, assign, phase_windows
 from reports.rundir import ErrorClass, RequestEvent
@@ -39,7 +39,10 @@ def latency_run() -> RunBuilder:
 
 def test_latency_per_operation_and_phase(tmp_path: Path) -> None:
     data = load(latency_run(), tmp_path)
-    rows = {(r.op, r.phase): r for r in latency_table(data.events, phases_of(data), 1000.0)}
+    rows = {
+        (r.op, r.phase): r
+        for r in latency_table(data.events, phases_of(data), 1000.0, successful_durations(data.events))
+    }
     get = rows[("prompts.get", Phase.STEADY)]
     assert get.count == 5  # 10, 20, 30, 40 and the 10 ms at 60 s
     assert get.avg_ms == pytest.approx(22.0)
@@ -52,7 +55,9 @@ def test_latency_per_operation_and_phase(tmp_path: Path) -> None:
     every = rows[("*", Phase.STEADY)]
     assert every.count == 6 and every.avg_ms == pytest.approx(210.0 / 6) and every.max_ms == 100.0
     assert ("prompts.get", Phase.RECOVERY) not in rows
-    assert [r.op for r in latency_table(data.events, phases_of(data), 1000.0)][:2] == ["*", "*"]
+    assert [
+        r.op for r in latency_table(data.events, phases_of(data), 1000.0, successful_durations(data.events))
+    ][:2] == ["*", "*"]
 
 
 def test_error_rates_per_phase_and_class(tmp_path: Path) -> None:
@@ -137,7 +142,9 @@ def test_timeline_series(tmp_path: Path) -> None:
     b.write(1.2, 10.0, "canary.write")
     b.probe_round(0.7, {"m0": ("PRIMARY", 1), "m1": ("SECONDARY", 1)}, lag={"m1": 3.0})
     data = load(b, tmp_path)
-    series = timeline(data.events, data.probes, data.run_start, data.run_end)
+    series = timeline(
+        data.events, successful_durations(data.events), data.probes, data.run_start, data.run_end
+    )
     assert series.bin_s == 1.0 and series.start == [b.origin, b.origin + 1]
     assert (series.ops_ok, series.ops_failed) == ([1, 1], [1, 0])
     assert (series.writes_ok, series.writes_failed) == ([0, 1], [1, 0])
@@ -154,7 +161,7 @@ def test_timeline_bins_widen_for_long_runs(tmp_path: Path) -> None:
     b.request(0, 10.0)
     b.request(4999.5, 10.0)
     data = load(b, tmp_path)
-    series = timeline(data.events, None, data.run_start, data.run_end)
+    series = timeline(data.events, successful_durations(data.events), None, data.run_start, data.run_end)
     assert series.bin_s == 3.0 and len(series.start) == 1667
     assert sum(series.ops_ok) == 2 and series.ops_ok[-1] == 1 and series.lag == []
 
