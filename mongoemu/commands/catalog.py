@@ -165,3 +165,14 @@ async def db_stats(ctx: CommandContext) -> dict[str, Any]:
         "indexes": sum(len(c.index_names()) for c in colls),
         "ok": 1.0,
     }
+
+
+@command("fsync", admin_only=True, always_allowed=True)
+async def fsync(ctx: CommandContext) -> dict[str, Any]:
+    """Flush everything to disk: here, write a checkpoint (which also fsyncs)."""
+    if ctx.body.get("lock"):
+        raise CommandError(
+            115, "fsync with lock is not supported by the emulator", code_name="CommandNotSupported"
+        )
+    await ctx.member.checkpoint()
+    return {"numFiles": 1, "ok": 1.0}

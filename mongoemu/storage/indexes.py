@@ -106,7 +106,10 @@ class IndexSpec:
             raise _cannot_create("The index name cannot be empty")
         fields: list[tuple[str, int]] = []
         text_fields: list[str] = []
+        stored_text = key.get("_fts") == "text"  # the form listIndexes shows: fields in weights
         for field, direction in key.items():
+            if stored_text and field in ("_fts", "_ftsx"):
+                continue
             if not field or (field.startswith("$") and field != WILDCARD) or ".." in field:
                 raise _cannot_create(f"Index key contains an illegal field name: '{field}'")
             if direction == "text":
@@ -134,7 +137,7 @@ class IndexSpec:
             "partial": dict(partial) if partial is not None else None,
             "options": options,
         }
-        if text_fields or "weights" in doc:
+        if text_fields or stored_text:
             if fields:
                 raise _cannot_create("compound text indexes (text fields with 1/-1 fields) are not supported")
             return cls(key=tuple((f, 0) for f in text_fields), text=_text_spec(doc, text_fields), **common)
