@@ -20,7 +20,9 @@ import bson
 import numpy as np
 import pyarrow.parquet as pq
 import yaml
+from bson import json_util
 
+from mongoemu.groundtruth import FILE_NAME as GROUND_TRUTH
 from reports import rundir
 from reports.rundir import (
     DiscoveryEvent,
@@ -52,6 +54,7 @@ class RunBuilder:
     discovery: list[DiscoveryEvent] = field(default_factory=list)
     verification: Verification | None = None
     rollback: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # file path -> documents
+    ground_truth: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # member -> records
 
     def host(self, member: str) -> str:
         return f"127.0.0.1:{27017 + self.members.index(member)}"
@@ -251,6 +254,11 @@ class RunBuilder:
         path = f"{rundir.MEMBERS}/{member}/db/rollback/{namespace}/removed.{len(self.rollback)}.bson"
         self.rollback[path] = docs
 
+    def logged(self, member: str, t: float, event: str, **fields: Any) -> None:
+        """A record in the member's ground-truth log, as `mongoemu.groundtruth` writes it."""
+        record = {"t": self.origin + t, "member": self.host(member), "pid": 1, "event": event, **fields}
+        self.ground_truth.setdefault(member, []).append(record)
+
     # --- output ---------------------------------------------------------------------------
     def run_info(self) -> RunInfo:
         times = [e.t_start for e in self.events] or [self.origin]
@@ -284,6 +292,10 @@ class RunBuilder:
             rundir.write_jsonl(run_dir / rundir.DISCOVERY, self.discovery)
         if self.verification is not None:
             (run_dir / rundir.VERIFICATION).write_text(json.dumps(asdict(self.verification)))
+        for member, records in self.ground_truth.items():
+            path = run_dir / rundir.MEMBERS / member / "db" / GROUND_TRUTH
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(json_util.dumps(r) + "\n" for r in records))
         for relative, docs in self.rollback.items():
             path = run_dir / relative
             path.parent.mkdir(parents=True, exist_ok=True)
