@@ -24,7 +24,7 @@ FAST = {"electionTimeoutMillis": 1000, "heartbeatIntervalMillis": 250}
 
 @contextmanager
 def local_cluster(workdir: Path, members: Any = 1, **target: Any) -> Iterator[Cluster]:
-    data = {"backend": "local", "members": members, "settings": FAST, "healthy_timeout_s": 30, **target}
+    data = {"backend": "local", "members": members, "settings": FAST, "healthy_timeout_s": 60, **target}
     with create(parse_target(data), workdir) as cluster:
         yield cluster
 
