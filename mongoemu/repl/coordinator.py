@@ -105,6 +105,7 @@ class ReplicationCoordinator:
         self.reporter = Reporter(self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_write = time.monotonic()
+        self._resumed_at = 0.0
         self.stopping = False
         # `shutdown` with force: true skips the handover a primary otherwise makes.
         self.handoff_on_stop = True
@@ -768,8 +769,32 @@ class ReplicationCoordinator:
         """A primary that has not heard from a majority within electionTimeoutMillis steps down."""
         while True:
             election_ms, heartbeat_ms = self.settings_ms
-            await asyncio.sleep(max(0.02, min(heartbeat_ms, election_ms) / 4000))
-            self.check_member_timeouts()
+            tick = max(0.02, min(heartbeat_ms, election_ms) / 4000)
+            before = time.monotonic()
+            await asyncio.sleep(tick)
+            late = time.monotonic() - before - tick
+            if late > self.pause_threshold:
+                self.on_resumed(late)
+            else:
+                self.check_member_timeouts()
+
+    @property
+    def pause_threshold(self) -> float:
+        """A timer this late means the process itself was not running (SIGSTOP, a frozen VM)."""
+        return max(1.0, self.settings_ms[0] / 2000)
+
+    def on_resumed(self, paused_secs: float) -> None:
+        """After this process was paused, silence is our own doing: give every member a fresh
+        election timeout before judging it, so that what arrived meanwhile (a newer term, say)
+        is heard first. mongod leaves this to a race between its threads."""
+        now = time.monotonic()
+        if now - self._resumed_at > self.pause_threshold:
+            log.info("the process was paused", extra={"attr": {"seconds": round(paused_secs, 3)}})
+            self.member.groundtruth.record("resumed", paused_secs=round(paused_secs, 3))
+        self._resumed_at = now
+        for data in self.members.values():
+            data.update_liveness(now)
+        self.elections.reset_timer()
 
     def check_member_timeouts(self) -> None:
         if self.config is None or self.self_id is None:

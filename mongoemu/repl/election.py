@@ -74,7 +74,8 @@ class Elections:
             return
         delay = config.settings.election_timeout_millis / 1000 + self.random_offset()
         self.timer_due = time.monotonic() + delay
-        self._timer = asyncio.get_running_loop().call_later(delay, self._fire, "electionTimeout")
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(delay, self._fire, "electionTimeout", loop.time() + delay)
 
     def cancel_timer(self) -> None:
         if self._timer is not None:
@@ -87,11 +88,15 @@ class Elections:
             self._takeover.cancel()
             self._takeover = None
 
-    def _fire(self, reason: str) -> None:
+    def _fire(self, reason: str, due: float) -> None:
         if reason == "electionTimeout":
             self._timer = None
         else:
             self._takeover = None
+        late = asyncio.get_running_loop().time() - due
+        if late > self.coord.pause_threshold:
+            self.coord.on_resumed(late)
+            return
         self.coord.spawn(self.run(reason))
 
     def consider_takeover(self, primary: MemberData) -> None:
@@ -112,7 +117,8 @@ class Elections:
         election_ms = config.settings.election_timeout_millis
         delay = (config.priority_rank(me.priority) + 1) * election_ms / 1000 + self.random_offset()
         log.info("Scheduling priority takeover", extra={"attr": {"inSeconds": round(delay, 3)}})
-        self._takeover = asyncio.get_running_loop().call_later(delay, self._fire, "priorityTakeover")
+        loop = asyncio.get_running_loop()
+        self._takeover = loop.call_later(delay, self._fire, "priorityTakeover", loop.time() + delay)
 
     # --- standing -------------------------------------------------------------------------
     async def run(self, reason: str) -> bool:

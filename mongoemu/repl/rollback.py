@@ -288,7 +288,7 @@ def _record(
             op=entry["op"],
             _id=_id,
             ts=entry["ts"],
-            t=int(entry.get("t", -1)),
+            term=int(entry.get("t", -1)),
             wall=entry.get("wall"),
             command=next(iter(o), None) if entry["op"] == "c" else None,
         )

@@ -38,6 +38,7 @@ FETCH_BATCH = 5000
 # mongod's oplogNetworkTimeoutBufferSeconds: a getMore may take its maxTimeMS plus this.
 NETWORK_BUFFER_SECS = 5.0
 DENYLIST_SECS = 10.0
+# mongod's fail point that stops fetching (tests use it to keep writes from replicating).
 STOP_PRODUCER_FAILPOINT = "stopReplProducer"
 
 
@@ -207,8 +208,8 @@ class SyncLoop:
         while cursor_id:
             if not self.may_sync():
                 raise _Repick
-            while self._producer_stopped():
-                await asyncio.sleep(0.05)
+            if self._producer_stopped():
+                raise _Repick
             reply = await self._command(
                 peer,
                 {
@@ -260,7 +261,8 @@ class SyncLoop:
     def _apply(self, docs: list[dict[str, Any]]) -> None:
         if not docs:
             return
-        if not self.may_sync():
+        if not self.may_sync() or self._producer_stopped():
+            # A batch that arrives after replication was stopped is dropped and fetched again.
             raise _Repick
         coord = self.coord
         coord.member.apply_replicated(docs)
