@@ -21,7 +21,7 @@ from reports.checks import Analysis, FaultAnalysis, slo_results
 from reports.columns import matches
 from reports.dataloss import data_loss, match_rollback, rpo
 from reports.errorrates import error_tables
-from reports.failover import availability_failures, detect, elect, rediscover
+from reports.failover import detect, elect, rediscover, symptoms
 from reports.faults import Fault
 from reports.junit import write_junit
 from reports.lag import replication_lag
@@ -75,7 +75,7 @@ def summarise(data: RunData) -> Summary:
         data=data,
         windows=windows,
         logs=write_logs(events, targets.slow_op_ms),
-        failures=availability_failures(events),
+        symptoms=symptoms(events, targets.slow_op_ms),
         completions=np.sort(events["t_end"].to_numpy()[events["ok"].to_numpy()]),
         inject_times=np.sort([f.t_inject for f in data.faults if f.injected]),
     )
@@ -131,7 +131,7 @@ class _FaultContext:
     data: RunData
     windows: list[PhaseWindow]
     logs: dict[str, WriteLog]
-    failures: pd.DataFrame
+    symptoms: pd.DataFrame  # failed or stalled operations (reports.failover.symptoms)
     completions: np.ndarray  # successful operations' completion times, sorted
     inject_times: np.ndarray  # injected faults' injection times, sorted
 
@@ -145,7 +145,7 @@ class _FaultContext:
         probes, discovery = data.probes, data.discovery
         election = attempt(lambda: elect(fault, _required(probes, rundir.PROBES)))
         outcomes = {
-            "detection": attempt(detect, fault, self.failures),
+            "detection": attempt(detect, fault, self.symptoms),
             "election": election,
             "rediscovery": attempt(
                 lambda: rediscover(fault, _required(discovery, rundir.DISCOVERY), election.value)

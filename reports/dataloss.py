@@ -2,15 +2,17 @@
 files matched against the ledger, and the RPO.
 
 The verification (`verification.json`) says which ledger writes the recovered cluster lacks; the
-ledger says when each was acknowledged.
+ledger says when each was sent and acknowledged.
 
-RPO is the width of the acknowledged history that was lost. Each lost write is charged to a
-fault: the latest one active when the write was acknowledged (a cut-off primary acknowledging
-w:1 writes nobody else will see), else the first one injected after it (a primary that died
-before replicating it), else none. Per fault, RPO runs from the last acknowledged write that
-survived before the fault's first lost write (the last durable point) to its last lost write.
-With no surviving write before it, the span of the lost writes alone is taken. The run's RPO
-is the largest per-fault RPO, and 0 when nothing acknowledged was lost.
+RPO is the width of the acknowledged history that was lost. A lost write is dated by when it was
+sent: the server applied it no earlier, and a primary frozen between applying a write and
+answering would otherwise stretch the span by the time it stood frozen. Each lost write is
+charged to a fault: the latest one active when it was sent (a cut-off primary acknowledging w:1
+writes nobody else will see), else the first one injected after it (a primary that died before
+replicating it), else none. Per fault, RPO runs from the last durable point (the latest
+acknowledgement of a surviving write, no later than the first lost write was sent) to the
+sending of its last lost write. With no durable point before, the span of the lost writes alone
+is taken. The run's RPO is the largest per-fault RPO, and 0 when nothing acknowledged was lost.
 
 A rolled-back document is matched to a ledger write by its token (`_w`), otherwise to the latest
 ledger write of the same `_id` (in the same collection when the file says which).
@@ -33,6 +35,7 @@ class LostWrite(Result):
     write_id: str
     collection: str | None
     doc_id: str | None
+    t_start: float | None  # when it was sent
     t_ack: float | None
     rolled_back: bool
 
@@ -42,7 +45,7 @@ class DataLoss(Result):
     read_from: str
     acked_writes: int | None  # None without a ledger
     lost_acked: int
-    lost: list[LostWrite]  # sorted by acknowledgement, at most LIST_LIMIT
+    lost: list[LostWrite]  # in the order they were sent, at most LIST_LIMIT
     indeterminate: int | None
     indeterminate_present: int
     indeterminate_absent: int
@@ -53,9 +56,9 @@ class DataLoss(Result):
 class FaultLoss(Result):
     fault_id: str | None  # None: lost with no fault injected before or around it
     lost: int
-    first_lost_t: float
+    first_lost_t: float  # when the first lost write was sent
     last_lost_t: float
-    last_durable_t: float | None
+    last_durable_t: float | None  # the last acknowledgement of a surviving write before them
     rpo_s: float
 
 
@@ -99,12 +102,13 @@ def data_loss(
         indeterminate = len(indeterminate_ids)
         resolved = set(v.indeterminate_present) | set(v.indeterminate_absent)
         unresolved = int((~indeterminate_ids.isin(resolved)).sum())
-        rows = ledger[ledger["write_id"].isin(lost_ids)].sort_values("t_ack").head(LIST_LIMIT)
+        rows = ledger[ledger["write_id"].isin(lost_ids)].sort_values("t_start").head(LIST_LIMIT)
         lost = [
             LostWrite(
                 write_id=str(r.write_id),
                 collection=str(r.collection),
                 doc_id=str(r.doc_id),
+                t_start=float(r.t_start),
                 t_ack=None if pd.isna(r.t_ack) else float(r.t_ack),
                 rolled_back=r.write_id in rolled_back,
             )
@@ -113,7 +117,14 @@ def data_loss(
     if len(lost) < min(len(lost_ids), LIST_LIMIT):
         listed = {w.write_id for w in lost}
         lost += [
-            LostWrite(write_id=w, collection=None, doc_id=None, t_ack=None, rolled_back=w in rolled_back)
+            LostWrite(
+                write_id=w,
+                collection=None,
+                doc_id=None,
+                t_start=None,
+                t_ack=None,
+                rolled_back=w in rolled_back,
+            )
             for w in lost_ids
             if w not in listed
         ][: LIST_LIMIT - len(lost)]
@@ -136,28 +147,26 @@ def rpo(verification: Verification | None, ledger: pd.DataFrame | None, faults: 
     if not v.acked_missing:
         return RPO(rpo_s=0.0, per_fault=[])
     if ledger is None:
-        raise ValueError(f"{LEDGER} is absent, so the lost writes' acknowledgement times are unknown")
+        raise ValueError(f"{LEDGER} is absent, so when the lost writes were sent is unknown")
     lost_mask = ledger["write_id"].isin(pd.Index(v.acked_missing)).to_numpy()
     lost = ledger[lost_mask]
     unknown = sorted(set(v.acked_missing) - set(lost["write_id"]))
     if unknown:
         raise ValueError(f"{VERIFICATION} names writes the ledger lacks: {', '.join(unknown[:5])}")
-    if lost["t_ack"].isna().any():
-        raise ValueError(f"{LEDGER}: a lost acknowledged write has no acknowledgement time")
     acked = (ledger["status"] == WriteStatus.ACKED).to_numpy() & ~lost_mask
     durable = np.sort(ledger["t_ack"].to_numpy()[acked & ledger["t_ack"].notna().to_numpy()])
 
-    t_ack = lost["t_ack"].to_numpy()
+    sent = lost["t_start"].to_numpy()
     injected = sorted((f for f in faults if f.injected), key=lambda f: f.t_inject)
-    upcoming = np.searchsorted([f.t_inject for f in injected], t_ack, side="right")
+    upcoming = np.searchsorted([f.t_inject for f in injected], sent, side="right")
     owner = np.where(upcoming < len(injected), upcoming, -1)
     for i, f in enumerate(injected):  # later injections overwrite: the latest active fault wins
-        owner[(t_ack >= f.t_inject) & (t_ack < f.active_until)] = i
+        owner[(sent >= f.t_inject) & (sent < f.active_until)] = i
     per_fault = []
     for i in dict.fromkeys(owner.tolist()):
         fault_id = injected[i].fault_id if i >= 0 else None
-        times = np.sort(t_ack[owner == i])
-        before = np.searchsorted(durable, times[0], side="left")
+        times = np.sort(sent[owner == i])
+        before = np.searchsorted(durable, times[0], side="right")
         last_durable = float(durable[before - 1]) if before else None
         start = last_durable if last_durable is not None else float(times[0])
         per_fault.append(

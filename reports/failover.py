@@ -2,8 +2,10 @@
 
 Each looks only inside the fault's horizon (see `reports.faults`), from the injection on.
 
-- Detection: the first operation that failed (any operation, any error class but duplicate_key,
-  which means the server answered) and completed at or after the injection.
+- Detection: the first moment, at or after the injection, at which a client could tell: an
+  operation failed (any error class but duplicate_key, which means the server answered) at its
+  completion, or an operation became slow (`slow_op_ms` after it started). The second matters
+  because retryable writes and reads hide a failover as a stall rather than an error.
 - Election: the first probe sample after the injection in which a member reports *itself*
   PRIMARY with a higher term than the highest seen by the injection, or is another member than
   the primary at injection. A member's own answer is used because observers may report a dead
@@ -14,6 +16,8 @@ Each looks only inside the fault's horizon (see `reports.faults`), from the inje
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -30,7 +34,8 @@ RS_PRIMARY = "RSPrimary"
 class Detection(Result):
     at: Moment
     op: str
-    error_class: str | None
+    how: Literal["failed", "stalled"]
+    error_class: str | None  # of a failure, or of a stalled operation that failed in the end
 
 
 class Election(Result):
@@ -49,23 +54,30 @@ class Rediscovery(Result):
     clients_total: int
 
 
-def availability_failures(events: pd.DataFrame) -> pd.DataFrame:
-    """Failed operations that say the server was unavailable (all failures but duplicate keys)."""
-    failed = events[~events["ok"].to_numpy()]
-    return failed[~matches(failed["error_class"], lambda v: v == ErrorClass.DUPLICATE_KEY)]
+def symptoms(events: pd.DataFrame, slow_op_ms: float) -> pd.DataFrame:
+    """Operations that failed or stalled, with `noticed`: when a client could first tell."""
+    failed = ~events["ok"].to_numpy() & ~matches(
+        events["error_class"], lambda v: v == ErrorClass.DUPLICATE_KEY
+    )
+    stalled = events["duration_ms"].to_numpy() > slow_op_ms
+    picked = events[failed | stalled]
+    slow = picked["duration_ms"].to_numpy() > slow_op_ms
+    noticed = np.where(slow, picked["t_start"].to_numpy() + slow_op_ms / 1000.0, picked["t_end"].to_numpy())
+    return picked[["op", "error_class"]].assign(noticed=noticed, stalled=slow)
 
 
-def detect(fault: Fault, failures: pd.DataFrame) -> Detection | None:
-    """`failures` as from `availability_failures`, in any order."""
-    t_end = failures["t_end"].to_numpy()
-    inside = failures[(t_end >= fault.t_inject) & (t_end < fault.horizon_end)]
+def detect(fault: Fault, symptoms: pd.DataFrame) -> Detection | None:
+    """`symptoms` as from `symptoms(events, slow_op_ms)`, in any order."""
+    noticed = symptoms["noticed"].to_numpy()
+    inside = symptoms[(noticed >= fault.t_inject) & (noticed < fault.horizon_end)]
     if inside.empty:
         return None
-    first = inside.iloc[int(np.argmin(inside["t_end"].to_numpy()))]
+    first = inside.iloc[int(np.argmin(inside["noticed"].to_numpy()))]
     error_class = first["error_class"]
     return Detection(
-        at=Moment.after(float(first["t_end"]), fault.t_inject),
+        at=Moment.after(float(first["noticed"]), fault.t_inject),
         op=str(first["op"]),
+        how="stalled" if first["stalled"] else "failed",
         error_class=None if pd.isna(error_class) else str(error_class),
     )
 

@@ -43,6 +43,7 @@ def test_lost_writes_and_indeterminate_writes(tmp_path: Path) -> None:
     loss = data_loss(data.verification, data.ledger, data.rollback)
     assert loss.lost_acked == 4 and loss.acked_writes == 300
     assert [w.write_id for w in loss.lost] == ["w95", "w97", "w99", "w251"]
+    assert loss.lost[0].t_start == pytest.approx(data.info.started_at + 9.5)
     assert loss.lost[0].t_ack == pytest.approx(data.info.started_at + 9.51)
     assert (loss.indeterminate, loss.indeterminate_present, loss.indeterminate_absent) == (3, 1, 1)
     assert loss.indeterminate_unresolved == 1  # i3 is in neither list
@@ -52,13 +53,13 @@ def test_rpo_per_fault_from_the_last_durable_write(tmp_path: Path) -> None:
     data = load(two_fault_run(), tmp_path)
     result = rpo(data.verification, data.ledger, data.faults)
     by_fault = {f.fault_id: f for f in result.per_fault}
-    # f1: w95..w99 lost, w94 (acknowledged at 9.41) the last durable write before them.
+    # f1: w95..w99 (sent 9.5 to 9.9) lost; w94, acknowledged at 9.41, the last durable point.
     assert by_fault["f1"].lost == 3
-    assert by_fault["f1"].rpo_s == pytest.approx(9.91 - 9.41)
-    # f2: w251 (25.11) lost after w250 (25.01) survived; it was acknowledged while f2 was active.
+    assert by_fault["f1"].rpo_s == pytest.approx(9.9 - 9.41)
+    # f2: w251 (sent 25.1, while f2 was active) lost after w250 was acknowledged at 25.01.
     assert by_fault["f2"].lost == 1
-    assert by_fault["f2"].rpo_s == pytest.approx(0.10)
-    assert result.rpo_s == pytest.approx(0.50)
+    assert by_fault["f2"].rpo_s == pytest.approx(0.09)
+    assert result.rpo_s == pytest.approx(0.49)
 
 
 def test_writes_lost_just_before_a_fault_are_charged_to_it_not_to_the_one_before(tmp_path: Path) -> None:
@@ -66,11 +67,11 @@ def test_writes_lost_just_before_a_fault_are_charged_to_it_not_to_the_one_before
     writes(b, 0, 40)
     b.fault("f1", 10.0, heal=12.0)
     b.fault("f2", 30.0, heal=32.0, members=["m1"], primary="m1")
-    b.verify(acked_missing=["w11", "w298", "w299"])  # 1.11 (before any fault), 29.81, 29.91
+    b.verify(acked_missing=["w11", "w298", "w299"])  # sent at 1.1 (before any fault), 29.8, 29.9
     data = load(b, tmp_path)
     result = rpo(data.verification, data.ledger, data.faults)
     assert [(f.fault_id, f.lost) for f in result.per_fault] == [("f1", 1), ("f2", 2)]
-    assert result.rpo_s == pytest.approx(29.91 - 29.71)
+    assert result.rpo_s == pytest.approx(29.9 - 29.71)
 
 
 def test_nothing_lost_is_an_rpo_of_zero(tmp_path: Path) -> None:
@@ -146,3 +147,16 @@ def test_rpo_needs_the_ledger_and_every_lost_write_in_it(tmp_path: Path) -> None
         ValueError, match=re.escape("verification.json names writes the ledger lacks: w-unknown")
     ):
         rpo(data.verification, data.ledger, data.faults)
+
+
+def test_a_write_acknowledged_late_by_a_frozen_primary_does_not_stretch_the_rpo(tmp_path: Path) -> None:
+    b = RunBuilder()
+    writes(b, 0, 10)  # w0 .. w99
+    b.write(10.0, 12000.0, "canary.write", write_id="late")  # applied, then the primary froze for 12 s
+    b.fault("f1", 10.005, kind="pause")
+    b.verify(acked_missing=["late"])
+    data = load(b, tmp_path)
+    result = rpo(data.verification, data.ledger, data.faults)
+    # Sent at 10.0, after w99 was acknowledged at 9.91: 0.09 s of history, not 12 s.
+    assert result.rpo_s == pytest.approx(0.09)
+    assert [f.fault_id for f in result.per_fault] == ["f1"]

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from analysis_helpers import fault, load, probe_rounds
 
-from reports.failover import availability_failures, detect, elect, rediscover
+from reports.failover import detect, elect, rediscover, symptoms
 from reports.rundir import ErrorClass
 from reports.synthetic.builder import RunBuilder
+
+SLOW_MS = 1000.0
 
 
 def killed_primary_run() -> RunBuilder:
@@ -44,10 +46,23 @@ def test_detection_is_the_first_failure_completing_after_injection(tmp_path: Pat
     b.request(10.0, 5.0, "users.login", ok=False, error_class=ErrorClass.DUPLICATE_KEY)  # answered
     b.fault("f1", 10.0)
     data = load(b, tmp_path)
-    found = detect(fault(data, "f1"), availability_failures(data.events))
+    found = detect(fault(data, "f1"), symptoms(data.events, SLOW_MS))
     assert found is not None
     assert found.at.after_s == pytest.approx(0.4)
-    assert (found.op, found.error_class) == ("prompts.create", "not_primary")
+    assert (found.op, found.how, found.error_class) == ("prompts.create", "failed", "not_primary")
+
+
+def test_a_stall_is_noticed_when_the_operation_becomes_slow(tmp_path: Path) -> None:
+    b = RunBuilder()
+    b.write(9.9, 2500.0, "canary.write")  # in flight at the kill, retried, acknowledged at 12.4
+    b.request(10.5, 1200.0, "prompts.get", ok=False, error_class=ErrorClass.NETWORK)  # fails at 11.7
+    b.fault("f1", 10.0)
+    data = load(b, tmp_path)
+    found = detect(fault(data, "f1"), symptoms(data.events, SLOW_MS))
+    assert found is not None
+    # The write became slow at 10.9 (1 s after it started); the read only at 11.5, failing at 11.7.
+    assert found.at.after_s == pytest.approx(0.9)
+    assert (found.op, found.how, found.error_class) == ("canary.write", "stalled", None)
 
 
 def test_no_detection_when_clients_saw_no_failure(tmp_path: Path) -> None:
@@ -55,7 +70,7 @@ def test_no_detection_when_clients_saw_no_failure(tmp_path: Path) -> None:
     b.series("prompts.get", 0, 20, every=0.5)
     b.fault("f1", 10.0, target="secondary", members=["m2"])
     data = load(b, tmp_path)
-    assert detect(fault(data, "f1"), availability_failures(data.events)) is None
+    assert detect(fault(data, "f1"), symptoms(data.events, SLOW_MS)) is None
 
 
 def test_election_is_the_new_primary_reporting_itself(tmp_path: Path) -> None:
