@@ -9,7 +9,8 @@ Fault class (which RTO target applies), in order of precedence:
 
 Horizon: what happens after a fault is charged to it until the next fault is injected after it
 has been healed (or the run ends). Faults that overlap thus share the rest of their episode,
-and a fault never healed keeps its horizon to the end of the run.
+and a fault never healed keeps its horizon to the end of the run. A fault whose injection failed
+has an empty horizon.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Fault:
     inject_error: str | None = None
     heal_error: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    horizon_end: float = float("inf")
+    horizon_end: float = 0.0  # set by pair_faults
     overlaps: list[str] = field(default_factory=list)
 
     @property
@@ -117,6 +118,9 @@ def pair_faults(events: list[FaultEvent], names: MemberNames, run_end: float) ->
             )
         )
     _set_horizons([f for f in faults if f.injected], run_end)
+    for f in faults:
+        if not f.injected:  # it broke nothing, so nothing is charged to it
+            f.horizon_end = f.t_inject
     return faults
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from analysis_helpers import healthy, kill_primary_run, probe_rounds
 
-from chaos.errors import ExitCode
+from chaos.errors import AnalysisError, ExitCode
 from reports import rundir
 from reports.analyse import analyse, write_outputs
 from reports.summary import Summary
@@ -176,6 +176,22 @@ def test_a_fault_whose_injection_failed_is_unknown(tmp_path: Path) -> None:
     rto = next(r for r in summary.results if r.slo == "rto[f1]")
     assert rto.verdict is Verdict.UNKNOWN and "injection failed" in (rto.error or "")
     assert [p.phase for p in summary.phases] == ["steady"]
+    write_outputs(tmp_path, summary)
+    assert Summary.read(tmp_path / rundir.SUMMARY) == summary
+
+
+def test_a_summary_of_another_schema_or_none_at_all_is_refused(tmp_path: Path) -> None:
+    run_dir = kill_primary_run().write_to(tmp_path)
+    write_outputs(run_dir, analyse(run_dir))
+    path = run_dir / rundir.SUMMARY
+    path.write_text(path.read_text().replace('"schema_version": 1', '"schema_version": 2'))
+    with pytest.raises(
+        AnalysisError, match=r"summary.json: not a summary of schema 1 \(schema_version: Input"
+    ):
+        Summary.read(path)
+    path.unlink()
+    with pytest.raises(AnalysisError, match=r"summary\.json: cannot be read"):
+        Summary.read(path)
 
 
 def test_outputs_round_trip_and_junit_has_one_case_per_slo(tmp_path: Path) -> None:

@@ -122,6 +122,7 @@ def test_a_failed_injection_opens_no_horizon_for_others() -> None:
     )
     assert faults[0].horizon_end == 100.0
     assert not faults[1].injected and faults[1].inject_error == "refused"
+    assert faults[1].horizon_end == 20.0
 
 
 @pytest.mark.parametrize(
