@@ -8,7 +8,7 @@ its measurement empty, its error in the summary and its SLOs *unknown*, never a 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -176,23 +176,10 @@ class _FaultContext:
 
 def _anatomy(fault: Fault, notes: list[str], **measured: Any) -> FaultAnatomy:
     writes = measured.get("writes")
+    described = {k: v for k, v in asdict(fault).items() if k in FaultAnatomy.model_fields}
     return FaultAnatomy(
-        fault_id=fault.fault_id,
-        kind=fault.kind,
-        target=fault.target,
-        members=fault.members,
-        params=fault.params,
-        fault_class=fault.fault_class,
-        class_source=fault.class_source,
-        injected=fault.injected,
-        inject_error=fault.inject_error,
-        heal_error=fault.heal_error,
-        t_inject=fault.t_inject,
-        t_heal=fault.t_heal,
+        **described,
         duration_s=fault.t_heal - fault.t_inject if fault.t_heal is not None else None,
-        horizon_end=fault.horizon_end,
-        overlaps=fault.overlaps,
-        primary_before=fault.primary_before,
         detection=measured.get("detection"),
         election=measured.get("election"),
         rediscovery=measured.get("rediscovery"),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from analysis_helpers import fault, load, probe_rounds
 
-from reports.failover import detect, elect, rediscover, symptoms
+from reports.failover import Rediscovery, detect, elect, rediscover, symptoms
 from reports.rundir import ErrorClass
 from reports.synthetic.builder import RunBuilder
 
@@ -102,6 +102,13 @@ def test_the_same_member_re_elected_in_a_higher_term_is_an_election(tmp_path: Pa
     assert (found.new_primary, found.term, found.term_before) == ("m0", 4, 3)
 
 
+def rediscovery(b: RunBuilder, tmp_path: Path) -> Rediscovery | None:
+    data = load(b, tmp_path)
+    assert data.probes is not None and data.discovery is not None
+    f = fault(data, "f1")
+    return rediscover(f, data.discovery, elect(f, data.probes))
+
+
 def test_rediscovery_first_client_and_last_client(tmp_path: Path) -> None:
     b = killed_primary_run()
     b.discovered(5.0, "worker-1", "m0")
@@ -109,10 +116,7 @@ def test_rediscovery_first_client_and_last_client(tmp_path: Path) -> None:
     b.discovered(10.6, "worker-1", None)  # lost the primary
     b.discovered(12.4, "worker-2", "m1")
     b.discovered(12.9, "worker-1", "m1")
-    data = load(b, tmp_path)
-    assert data.probes is not None and data.discovery is not None
-    f = fault(data, "f1")
-    found = rediscover(f, data.discovery, elect(f, data.probes))
+    found = rediscovery(b, tmp_path)
     assert found is not None
     assert found.first.after_s == pytest.approx(2.4) and found.client == "worker-2"
     assert found.last is not None and found.last.after_s == pytest.approx(2.9)
@@ -124,10 +128,7 @@ def test_rediscovery_when_a_client_never_found_the_new_primary(tmp_path: Path) -
     b.discovered(5.0, "worker-1", "m0")
     b.discovered(5.0, "worker-2", "m0")
     b.discovered(12.4, "worker-2", "m1")
-    data = load(b, tmp_path)
-    assert data.probes is not None and data.discovery is not None
-    f = fault(data, "f1")
-    found = rediscover(f, data.discovery, elect(f, data.probes))
+    found = rediscovery(b, tmp_path)
     assert found is not None and found.last is None
     assert (found.clients_found, found.clients_total) == (1, 2)
 
@@ -149,8 +150,5 @@ def test_rediscovery_of_a_re_elected_member_counts_only_after_it_was_lost(tmp_pa
     b.discovered(10.1, "worker-1", "m0")  # before the stepdown took effect
     b.discovered(10.4, "worker-1", None)
     b.discovered(11.2, "worker-1", "m0")
-    data = load(b, tmp_path)
-    assert data.probes is not None and data.discovery is not None
-    f = fault(data, "f1")
-    found = rediscover(f, data.discovery, elect(f, data.probes))
+    found = rediscovery(b, tmp_path)
     assert found is not None and found.first.after_s == pytest.approx(1.2)
