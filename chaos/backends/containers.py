@@ -7,14 +7,15 @@ machine that runs dockerd (a remote daemon is refused with that reason).
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from functools import cached_property
 from pathlib import Path
 
-import docker
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 
+import docker
 from chaos.backends.base import Cluster
 from chaos.errors import BackendError, FaultError
 from chaos.system import have, is_root
@@ -43,6 +44,18 @@ def require_image(client: docker.DockerClient, image: str) -> None:
         raise BackendError(
             f"image {image} is not present locally: build it (docker/build-images.sh) or pull it first"
         ) from None
+
+
+def docker_subnets(client: docker.DockerClient) -> list[ipaddress.IPv4Network]:
+    """The IPv4 subnets of every Docker network (to pick one that collides with none)."""
+    subnets = []
+    for net in client.networks.list():
+        for pool in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            try:
+                subnets.append(ipaddress.IPv4Network(pool.get("Subnet", ""), strict=False))
+            except ValueError:
+                continue
+    return subnets
 
 
 class ContainerCluster(Cluster):

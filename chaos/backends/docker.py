@@ -31,6 +31,7 @@ from chaos.backends.containers import (
     LABEL_CLUSTER,
     LABEL_MEMBER,
     ContainerCluster,
+    docker_subnets,
     require_image,
 )
 from chaos.errors import BackendError
@@ -116,7 +117,7 @@ class DockerCluster(ContainerCluster):
     def up(self) -> None:
         require_image(self.docker, self.target.image)
         testcontainers_config.ryuk_disabled = not self._use_reaper()
-        used = netns.networks_in_use() + self._docker_subnets()
+        used = netns.networks_in_use() + docker_subnets(self.docker)
         self.subnet = netns.pick_subnet(self.target.subnet, used)
         plan = netns.plan(self.cluster_id, [m.name for m in self.target.members], self.subnet)
         self.gateway = plan.gateway
@@ -153,16 +154,6 @@ class DockerCluster(ContainerCluster):
             self._wait_answers(m.name)
         self.initiate()
         self.wait_primary()
-
-    def _docker_subnets(self) -> list[ipaddress.IPv4Network]:
-        subnets = []
-        for net in self.docker.networks.list():
-            for pool in (net.attrs.get("IPAM") or {}).get("Config") or []:
-                try:
-                    subnets.append(ipaddress.IPv4Network(pool.get("Subnet", ""), strict=False))
-                except ValueError:
-                    continue
-        return subnets
 
     def down(self) -> None:
         self.close_clients()

@@ -1,0 +1,89 @@
+"""docker-compose.chaos.yml: it validates with the compose tool, and its stack comes up with
+the locally built images, elects a primary in the primary region, and takes a fault."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from chaos_support import needs_root, wait_until
+
+from chaos.backends import create, netns
+from chaos.backends.compose import ComposeCluster, compose_command, read_topology
+from chaos.backends.containers import docker_client, docker_subnets
+from chaos.errors import BackendError
+from chaos.faults.injector import FaultInjector
+from chaos.faults.journal import Journal
+from chaos.faults.specs import Pause
+from chaos.system import run
+from chaos.target import EMULATOR_IMAGE, parse_target
+
+ROOT = Path(__file__).resolve().parent.parent
+FILE = ROOT / "docker-compose.chaos.yml"
+SUITE_IMAGE = "hubchaos/hubchaos:latest"
+REQUIRED = os.environ.get("HUBCHAOS_REQUIRE_DOCKER") == "1"
+pytestmark = [pytest.mark.docker, needs_root]
+
+
+def test_topology_from_the_file() -> None:
+    topology = read_topology(FILE, env={})
+    assert topology.set_name == "rs0"
+    by_name = {m.name: m for m in topology.members}
+    assert sorted(by_name) == ["analytics", "ap-1", "eu-1", "eu-2", "us-1"]
+    assert {m.region for m in topology.members} == {"eu", "us", "ap"}
+    assert by_name["eu-1"].priority > by_name["us-1"].priority > by_name["analytics"].priority == 0
+    assert by_name["eu-1"].host == "10.215.0.11:27017"
+    assert read_topology(FILE, env={"HUBCHAOS_NET": "10.215.9"}).members[0].host == "10.215.9.11:27017"
+
+
+@pytest.fixture
+def stack_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    try:
+        client = docker_client()
+        compose_command()
+    except BackendError as exc:
+        if REQUIRED:
+            pytest.fail(f"HUBCHAOS_REQUIRE_DOCKER=1 but {exc}")
+        pytest.skip(str(exc))
+    for image in (EMULATOR_IMAGE, SUITE_IMAGE):
+        if not client.images.list(name=image):
+            if REQUIRED:
+                pytest.fail(f"{image} is missing: build it with docker/build-images.sh")
+            pytest.skip(f"image {image} is not present locally")
+    # A free /24 for the interregion network, so the stack never collides with another.
+    pool = ipaddress.IPv4Network("10.215.0.0/16")
+    subnet = netns.pick_subnet(pool, netns.networks_in_use() + docker_subnets(client))
+    monkeypatch.setenv("HUBCHAOS_NET", str(subnet.network_address).rsplit(".", 1)[0])
+    yield f"hubchaos-test-{secrets.token_hex(3)}"
+
+
+def test_the_file_validates_with_the_compose_tool(stack_env: str) -> None:
+    for profile in ([], ["--profile", "load"]):
+        done = run([*compose_command(), "-f", str(FILE), *profile, "config", "-q"], check=False)
+        assert done.returncode == 0, done.stderr
+
+
+def test_the_stack_comes_up_and_takes_a_fault(stack_env: str, tmp_path: Path) -> None:
+    target = parse_target(
+        {"backend": "compose", "file": str(FILE), "project": stack_env, "healthy_timeout_s": 120}
+    )
+    cluster = create(target, tmp_path / "stack")
+    assert isinstance(cluster, ComposeCluster)
+    with cluster:
+        assert len(cluster.members) == 5
+        # Priorities make the primary region (eu, priority 2) win, the analytics member never.
+        wait_until(lambda: (p := cluster.primary()) is not None and p.region == "eu" and p.priority == 2, 120,
+                   "a primary in the eu region")  # fmt: skip
+        cluster.wait_healthy(timeout=120)
+        inj = FaultInjector(cluster, Journal(tmp_path / "journal"))
+        fault = inj.inject(Pause(target="us-1"))
+        assert cluster.member_status("us-1").state == "(not reachable)"
+        inj.heal(fault)
+        cluster.wait_healthy(timeout=60)
+    client = docker_client()
+    assert not client.containers.list(all=True, filters={"label": f"com.docker.compose.project={stack_env}"})
+    assert (tmp_path / "stack" / "members" / "eu-1" / "container.log").exists()
