@@ -1,6 +1,6 @@
 """One collection's records and indexes.
 
-Documents are kept as BSON bytes (decoded on read); those of 512 bytes or more are
+Documents are kept as BSON bytes (decoded on read); those of 1 KiB or more are
 zlib-compressed, as WiredTiger compresses its blocks, so that a hub-sized corpus fits the
 member's memory budget. Every stored version of a document has a fresh record id (ids are
 never reused), which lets the text index drop deleted postings lazily.
@@ -21,7 +21,7 @@ from mongoemu.storage.textindex import TextIndex
 from mongoemu.wire import CODEC
 
 _COMPRESSED = b"\xff\xff\xff\xff"  # never the start of a BSON document (a negative length)
-_COMPRESS_FROM = 512
+_COMPRESS_FROM = 1024
 
 
 def pack(raw: bytes) -> bytes:

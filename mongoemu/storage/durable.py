@@ -2,10 +2,10 @@
 oplog window and the retryable-write session table, kept consistent with each other.
 
 Recovery = load the newest checkpoint, then replay the journal segments written after it
-(older segments only refill the oplog window). The window keeps each entry as raw BSON
-(`RawBSONDocument`), capped by `--oplogSize`. Entries on `local.*` and the document restores
-of a rollback or initial sync are journaled as "journal-only" records: applied on recovery,
-never part of the oplog, as mongod's unreplicated writes.
+(older segments only refill the oplog window). The window (capped by `--oplogSize`) keeps
+small entries as raw BSON and large ones as pointers into the journal. Entries on `local.*`
+and the document restores of a rollback or initial sync are journaled as "journal-only"
+records: applied on recovery, never part of the oplog, as mongod's unreplicated writes.
 """
 
 from __future__ import annotations
@@ -36,6 +36,32 @@ log = logging.getLogger("mongoemu.storage")
 CHECKPOINT_INTERVAL_S = 60.0
 _JOURNAL_ONLY = "journalOnly"
 _COUNTER = {"i": "insert", "u": "update", "d": "delete"}
+_ON_DISK_FROM = 1024
+
+
+class JournalEntry(Mapping[str, Any]):
+    """A large oplog entry of the window, read back from its journal record on each access
+    (nothing is cached, so the window costs little memory); BSON encoding sees a mapping."""
+
+    __slots__ = ("_journal", "_offset", "_seq", "_size")
+
+    def __init__(self, journal: Journal, seq: int, offset: int, size: int) -> None:
+        self._journal, self._seq, self._offset, self._size = journal, seq, offset, size
+
+    def _doc(self) -> dict[str, Any]:
+        return decode(self._journal.read_at(self._seq, self._offset, self._size))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._doc()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._doc())
+
+    def __len__(self) -> int:
+        return len(self._doc())
+
+    def items(self) -> Any:
+        return self._doc().items()
 
 
 def _is_local(ns: str) -> bool:
@@ -70,16 +96,15 @@ class DurableStore:
         segments = self.journal.segments()
         replayed = 0
         for seq in segments:
-            for _, payload in self.journal.read(seq):
+            for offset, payload in self.journal.read(seq):
                 doc = decode(payload)
                 if seq >= self.replay_from:
                     self.engine.apply(OplogEntry.from_document(doc), enforce=False)
                     self.sessions.observe(doc)
                     replayed += 1
                 if not doc.get(_JOURNAL_ONLY) and not _is_local(doc["ns"]):
-                    self.window.append(
-                        OpTime(doc["ts"], int(doc.get("t", -1))), RawBSONDocument(payload), len(payload)
-                    )
+                    optime = OpTime(doc["ts"], int(doc.get("t", -1)))
+                    self.window.append(optime, self._window_entry(payload, seq, offset), len(payload))
         self.journal.open(segments[-1] if segments else self.replay_from)
         log.info(
             "recovered from checkpoint and journal",
@@ -110,12 +135,23 @@ class DurableStore:
         The window holds raw bytes; the session table reads the dicts (never the raw
         documents, which would keep an inflated copy)."""
         payloads = [bson.encode(d, codec_options=CODEC) for d in docs]
-        self.journal.append(payloads)
-        for d, payload in zip(docs, payloads, strict=True):
+        seq = self.journal.current
+        offsets = self.journal.append(payloads)
+        for d, payload, offset in zip(docs, payloads, offsets, strict=True):
             self.sessions.observe(d)
             self._bytes_since_checkpoint += len(payload)
             if not _is_local(d["ns"]):
-                self.window.append(OpTime(d["ts"], int(d["t"])), RawBSONDocument(payload), len(payload))
+                self.window.append(
+                    OpTime(d["ts"], int(d["t"])), self._window_entry(payload, seq, offset), len(payload)
+                )
+
+    def _window_entry(self, payload: bytes, seq: int, offset: int) -> Mapping[str, Any]:
+        """What the window keeps of an entry: small ones as raw BSON, large ones as a pointer
+        to their journal record (the window is sized by --oplogSize like mongod's capped
+        oplog, and like it lives on disk)."""
+        if len(payload) < _ON_DISK_FROM:
+            return RawBSONDocument(payload)
+        return JournalEntry(self.journal, seq, offset, len(payload))
 
     def apply_replicated(
         self, docs: Iterable[Mapping[str, Any]]

@@ -4,7 +4,8 @@ Each record is a CRC-32 of the entry's BSON followed by the BSON itself. Records
 with one `os.write` per batch before the client is answered, so a write survives the process
 being killed; `sync()` adds an fsync for `j: true`. On reading, the first record that is
 truncated or fails its checksum ends the segment (a torn tail from SIGKILL mid-write), and the
-segment is cut back to its last whole record before anything is appended.
+segment is cut back to its last whole record before anything is appended. Large oplog entries
+are read back from here (`read_at`) rather than kept in memory.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Journal:
         self.current = 0
         self.current_size = 0
         self._sync_lock = asyncio.Lock()
+        self._readers: dict[int, int] = {}
 
     def segments(self) -> list[int]:
         return sorted(
@@ -75,13 +77,32 @@ class Journal:
         self.current_size = os.fstat(self._fd).st_size
         _fsync_dir(self.directory)
 
-    def append(self, payloads: list[bytes]) -> None:
+    def append(self, payloads: list[bytes]) -> list[int]:
+        """Write records; return the offset of each in the current segment."""
+        offsets = []
+        pos = self.current_size
+        for p in payloads:
+            offsets.append(pos)
+            pos += 4 + len(p)
         data = b"".join(_CRC.pack(zlib.crc32(p)) + p for p in payloads)
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
         self.current_size += len(data)
+        return offsets
+
+    def read_at(self, seq: int, offset: int, size: int) -> bytes:
+        """The entry BSON of the record at `offset` (its BSON is `size` bytes)."""
+        fd = self._readers.get(seq)
+        if fd is None:
+            fd = self._readers[seq] = os.open(self.path(seq), os.O_RDONLY)
+        return os.pread(fd, size, offset + 4)
+
+    def _forget_reader(self, seq: int) -> None:
+        fd = self._readers.pop(seq, None)
+        if fd is not None:
+            os.close(fd)
 
     def rotate(self) -> int:
         """Start a new segment; return its number."""
@@ -103,17 +124,21 @@ class Journal:
         """Cut segment `seq` at `offset` and delete every later segment; append there next."""
         for later in self.segments():
             if later > seq:
+                self._forget_reader(later)
                 self.path(later).unlink()
         os.truncate(self.path(seq), offset)
         self.open(seq)
 
     def delete(self, seq: int) -> None:
+        self._forget_reader(seq)
         self.path(seq).unlink(missing_ok=True)
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        for seq in list(self._readers):
+            self._forget_reader(seq)
 
 
 def _fsync_dir(directory: Path) -> None:

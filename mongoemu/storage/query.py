@@ -281,18 +281,8 @@ def _candidates(
         if coll.text is None:
             raise CommandError(27, "text index required for $text query", code_name="IndexNotFound")
         tq = TextQuery.parse(text, coll.text.spec.default_language)
-        scores = coll.text.search(tq, coll.alive)
-        out = []
-        for rid, score in scores.items():
-            raw = coll.raw(rid)
-            if raw is None:
-                continue
-            m = Match(rid, raw, score)
-            phrased = tq.phrases or tq.negated_phrases
-            if phrased and not tq.phrases_match(t for t, _ in coll.text.spec.strings(m.doc)):
-                continue
-            out.append(m)
-        return out, False
+        by_score = bool(sort) and all(d == "textScore" for _, d in sort)
+        return _text_matches(coll, tq), by_score
     ids = _id_lookup(rest)
     if ids is not None:
         found = []
@@ -308,6 +298,20 @@ def _candidates(
     if plan is not None:
         return _fetch(coll, plan.rids()), plan.provides_sort
     return _fetch(coll, coll.rids()), not sort
+
+
+def _text_matches(coll: Collection, tq: TextQuery) -> Iterator[Match]:
+    """Text matches best first, fetched lazily so that a limited query reads few documents."""
+    assert coll.text is not None
+    phrased = tq.phrases or tq.negated_phrases
+    for rid, score in coll.text.search(tq):
+        raw = coll.raw(rid)
+        if raw is None:
+            continue
+        m = Match(rid, raw, score)
+        if phrased and not tq.phrases_match(t for t, _ in coll.text.spec.strings(m.doc)):
+            continue
+        yield m
 
 
 def _fetch(coll: Collection, rids: Iterable[int]) -> Iterator[Match]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import numpy as np
 import Stemmer
 
 from mongoemu.errors import CommandError
@@ -58,6 +59,7 @@ LANGUAGES = {
 
 _ENGLISH_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _TOKEN = re.compile(r"[^\W_]+")
+_TERM_CACHE = 200_000
 _PHRASE = re.compile(r'(-?)"([^"]*)"?')
 
 
@@ -81,12 +83,29 @@ class Analyzer:
         self._pattern = _ENGLISH_TOKEN if language == "english" else _TOKEN
         self._stop = ENGLISH if language == "english" else frozenset()
         self._stemmer = None if language == "none" else Stemmer.Stemmer(language)
+        # word -> term (None: stop word); real text draws most words from a small vocabulary.
+        self._terms: dict[str, str | None] = {}
 
     def terms(self, text: str) -> list[str]:
-        words = [w for w in self._pattern.findall(text.lower()) if w not in self._stop]
+        cache = self._terms
+        out = []
+        for word in self._pattern.findall(text.lower()):
+            term = cache.get(word, "")
+            if term == "":
+                term = cache[word] = self._term(word)
+                if len(cache) > _TERM_CACHE:
+                    cache.clear()
+            if term is not None:
+                out.append(term)
+        return out
+
+    def _term(self, word: str) -> str | None:
+        """A lower-cased word's index term, None for a stop word."""
+        if word in self._stop:
+            return None
         if self._stemmer is not None:
-            words = self._stemmer.stemWords(words)
-        return [_strip_diacritics(w) for w in words]
+            word = self._stemmer.stemWord(word)
+        return _strip_diacritics(word)
 
 
 @cache
@@ -258,22 +277,22 @@ class TextIndex:
                 )
         self._stale = 0
 
-    def search(self, query: TextQuery, alive: Callable[[int], bool]) -> dict[int, float]:
-        """Live record ids that contain a query term and no negated term, with their scores."""
-        scores: dict[int, float] = {}
-        for term in query.terms:
-            lists = self._postings.get(term)
-            if lists is None:
-                continue
-            get = scores.get
-            for rid, score in zip(lists[0], lists[1], strict=True):
-                scores[rid] = get(rid, 0.0) + score
-        excluded: set[int] = set()
-        for term in query.negated_terms:
-            lists = self._postings.get(term)
-            if lists is not None:
-                excluded.update(lists[0])
-        return {rid: s for rid, s in scores.items() if rid not in excluded and alive(rid)}
+    def search(self, query: TextQuery) -> list[tuple[int, float]]:
+        """(record id, score) of records that contain a query term and no negated term, best
+        first (ties by record id). Deleted records may still be listed; callers skip them."""
+        found = [self._postings[t] for t in query.terms if t in self._postings]
+        if not found:
+            return []
+        rids = np.concatenate([np.frombuffer(r, dtype=np.uint32) for r, _ in found])
+        scores = np.concatenate([np.frombuffer(s, dtype=np.float32) for _, s in found]).astype(np.float64)
+        unique, inverse = np.unique(rids, return_inverse=True)
+        totals = np.bincount(inverse, weights=scores)
+        negated = [self._postings[t][0] for t in query.negated_terms if t in self._postings]
+        if negated:
+            keep = ~np.isin(unique, np.concatenate([np.frombuffer(r, dtype=np.uint32) for r in negated]))
+            unique, totals = unique[keep], totals[keep]
+        order = np.lexsort((unique, -totals))
+        return list(zip(unique[order].tolist(), totals[order].tolist(), strict=True))
 
     def clear(self) -> None:
         self._postings.clear()
