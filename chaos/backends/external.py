@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pymongo import MongoClient
-from pymongo.errors import AutoReconnect, ConfigurationError, PyMongoError
+from pymongo.errors import AutoReconnect, ConfigurationError, NetworkTimeout, PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from chaos.backends.base import Cluster, ClusterState, Member
@@ -30,6 +30,7 @@ from chaos.target import ExternalTarget, MemberSpec
 URI_ENV = "HUBCHAOS_URI"
 # How long the heal of a shutdown waits for the member's supervisor to bring it back.
 RETURN_TIMEOUT_S = 120.0
+SHUTDOWN_TIMEOUT_S = 10
 
 
 class ExternalState(ClusterState):
@@ -120,8 +121,14 @@ class ExternalCluster(Cluster):
         return None
 
     def _shutdown(self, name: str, force: bool) -> None:
+        # A primary first waits up to timeoutSecs for a secondary to catch up (unless forced).
+        command = {"shutdown": 1, "force": force, "timeoutSecs": SHUTDOWN_TIMEOUT_S}
+        wait_ms = (SHUTDOWN_TIMEOUT_S + 10) * 1000
         try:
-            self.admin_command(name, {"shutdown": 1, "force": force})
+            with self.admin_client(name, socketTimeoutMS=wait_ms) as client:
+                client.admin.command(command)
+        except NetworkTimeout as exc:
+            raise FaultError(f"shutdown of {name} got no answer: {self.redact(str(exc))}") from None
         except AutoReconnect:
             pass  # the connection dies with the server: that is the success case
         except PyMongoError as exc:
