@@ -8,11 +8,10 @@ term. A document's score for a query is the sum of its scores for the query's di
 
 Approximations, all documented in docs/architecture.md: tokens are runs of Unicode letters and
 digits (plus inner apostrophes in English) rather than mongod's generated delimiter table;
-only English has a stop-word list; `$caseSensitive` is applied to phrases only; scores are
-kept as 32-bit floats.
+only English has a stop-word list; `$caseSensitive` is applied to phrases only.
 
-Postings are kept compactly, per term one array of record ids and one of scores, appended in
-record-id order. Record ids are never reused (an updated document gets a new one), so deleted
+Postings are kept compactly, per term one array of record ids and one of score ids, appended
+in record-id order. Record ids are never reused (an updated document gets a new one), so deleted
 documents are dropped lazily: their stale postings are skipped at query time and purged when
 they outnumber live ones.
 """
@@ -240,21 +239,39 @@ class TextQuery:
 
 
 class TextIndex:
-    """Postings of one text index: term -> (record ids, scores)."""
+    """Postings of one text index: term -> (record ids, score ids). Scores repeat a lot (they
+    depend on a term's count, the string's length and the field's weight), so each distinct
+    score is stored once, exactly, and postings refer to it with 2 bytes (4 past 65,536
+    distinct scores)."""
 
     def __init__(self, spec: TextSpec) -> None:
         self.spec = spec
-        self._postings: dict[str, tuple[array[int], array[float]]] = {}
+        self._postings: dict[str, tuple[array[int], array[int]]] = {}
+        self._score_ids: dict[float, int] = {}
+        self._scores = array("d")
+        self._id_type = "H"
         self._live = 0
         self._stale = 0
 
+    def _score_id(self, score: float) -> int:
+        sid = self._score_ids.get(score)
+        if sid is None:
+            sid = self._score_ids[score] = len(self._scores)
+            self._scores.append(score)
+            if sid == 1 << 16 and self._id_type == "H":
+                self._id_type = "I"
+                for term, (rids, ids) in self._postings.items():
+                    self._postings[term] = (rids, array("I", ids))
+        return sid
+
     def add(self, rid: int, doc: Mapping[str, Any]) -> None:
         for term, score in self.spec.score_document(doc).items():
+            sid = self._score_id(score)
             lists = self._postings.get(term)
             if lists is None:
-                lists = self._postings[term] = (array("I"), array("f"))
+                lists = self._postings[term] = (array("I"), array(self._id_type))
             lists[0].append(rid)
-            lists[1].append(score)
+            lists[1].append(sid)
         self._live += 1
 
     def discard(self, rid: int, alive: Callable[[int], bool]) -> None:
@@ -266,14 +283,14 @@ class TextIndex:
 
     def _purge(self, alive: Callable[[int], bool]) -> None:
         for term in list(self._postings):
-            rids, scores = self._postings[term]
+            rids, ids = self._postings[term]
             keep = [i for i, r in enumerate(rids) if alive(r)]
             if not keep:
                 del self._postings[term]
             elif len(keep) < len(rids):
                 self._postings[term] = (
                     array("I", (rids[i] for i in keep)),
-                    array("f", (scores[i] for i in keep)),
+                    array(ids.typecode, (ids[i] for i in keep)),
                 )
         self._stale = 0
 
@@ -283,13 +300,15 @@ class TextIndex:
         found = [self._postings[t] for t in query.terms if t in self._postings]
         if not found:
             return []
-        rids = np.concatenate([np.frombuffer(r, dtype=np.uint32) for r, _ in found])
-        scores = np.concatenate([np.frombuffer(s, dtype=np.float32) for _, s in found]).astype(np.float64)
+        # Copies, not views: an array exporting its buffer could not grow.
+        table = np.array(self._scores, dtype=np.float64)
+        rids = np.concatenate([np.array(r, dtype=np.uint32) for r, _ in found])
+        scores = table[np.concatenate([np.array(i, dtype=np.dtype(i.typecode)) for _, i in found])]
         unique, inverse = np.unique(rids, return_inverse=True)
         totals = np.bincount(inverse, weights=scores)
         negated = [self._postings[t][0] for t in query.negated_terms if t in self._postings]
         if negated:
-            keep = ~np.isin(unique, np.concatenate([np.frombuffer(r, dtype=np.uint32) for r in negated]))
+            keep = ~np.isin(unique, np.concatenate([np.array(r, dtype=np.uint32) for r in negated]))
             unique, totals = unique[keep], totals[keep]
         order = np.lexsort((unique, -totals))
         return list(zip(unique[order].tolist(), totals[order].tolist(), strict=True))
