@@ -163,3 +163,19 @@ def test_loopback_members_refuse_network_faults(tmp_path: Path) -> None:
             inj.inject(Partition(target="primary"))
         assert "share loopback" in str(err.value)
         assert cluster.members[0].address.startswith("127.0.0.1:")
+
+
+def test_an_exception_inside_healing_heals_everything(tmp_path: Path) -> None:
+    from chaos.faults.session import healing
+
+    with local_cluster(tmp_path / "c", 1) as cluster:
+        inj = injector(cluster, tmp_path)
+        process = cluster.processes["m0"]  # type: ignore[attr-defined]
+        with pytest.raises(RuntimeError, match="drill failed"), healing(inj):
+            inj.inject(Pause(target="m0"))
+            inj.inject(Partition(target="m0", mode="isolate"))
+            assert process.paused and fault_rules(cluster) > 0
+            raise RuntimeError("drill failed")
+        assert not process.paused and fault_rules(cluster) == 0
+        assert not inj.active and not list((tmp_path / "journal").glob("*.json"))
+        assert [e.action for e in inj.timeline.events] == ["inject", "inject", "heal", "heal"]
