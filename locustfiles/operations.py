@@ -84,7 +84,7 @@ class HubOperations:
         weights = settings.hub.mix.by_operation()
         chosen = [(families[name], w) for name, w in weights.items() if w > 0]
         self._actions = [action for action, _ in chosen]
-        self._cdf = np.cumsum([w for _, w in chosen])
+        self._cdf = np.cumsum([w for _, w in chosen], dtype=np.float64)
         self._cdf /= self._cdf[-1]
 
     @property

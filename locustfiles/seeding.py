@@ -60,13 +60,13 @@ def seed_corpus(
     db: Database[Any] = client[settings.database]
     marker = corpus_marker(settings)
     if db[META].find_one({"_id": MARKER_ID}) == marker:
-        ensure_indexes(db, settings)
         return SeedReport(skipped=True)
     corpus = corpus or Corpus(settings.corpus, settings.seed)
     started = time.perf_counter()
     db[META].delete_one({"_id": MARKER_ID})
     for name in (USERS, PROMPTS, VECTORS, USAGE, settings.canary.collection):
         db.drop_collection(name)
+        db.create_collection(name)
     ensure_indexes(db, settings)
     # One majority acknowledgement per batch: the load is safe and still one round trip a batch.
     wc = WriteConcern(w="majority")

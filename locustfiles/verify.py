@@ -17,8 +17,10 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from bson import ObjectId
 from pymongo import MongoClient, ReadPreference
 from pymongo.read_concern import ReadConcern
@@ -84,6 +86,11 @@ def judge(entries: Sequence[LedgerEntry], observed: DocState) -> Findings:
         if visible:
             found.failed_present.append(e.write_id)
     return found
+
+
+def read_ledger(path: Path) -> list[LedgerEntry]:
+    """The entries of a merged `ledger.parquet`."""
+    return [LedgerEntry(**row) for row in pq.read_table(path).to_pylist()]
 
 
 def parse_id(text: str, id_type: str) -> Any:

@@ -1,0 +1,270 @@
+"""The workload under real Locust against real `mongoemu` processes: the locustfile headless, a
+distributed run (master and two workers), and the library API the drill runner uses.
+
+Locust monkey-patches the standard library with gevent when imported, so it only ever runs in
+child processes here, never inside the test process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from chaos.backends.processes import free_port
+from locustfiles.model import PROMPTS
+from locustfiles.seeding import seed_corpus
+from locustfiles.settings import MixWeights, load_settings
+from locustfiles.verify import read_ledger, verify_ledger
+from reports.rundir import DISCOVERY, EVENTS, LEDGER, DiscoveryEvent, read_jsonl
+
+HUB = Path(__file__).resolve().parents[1] / "locustfiles" / "hub.py"
+SMALL = {
+    "HUBCHAOS_DATABASE": "aihub_locust",
+    "HUBCHAOS_CORPUS__USERS": "150",
+    "HUBCHAOS_CORPUS__PROMPTS": "1500",
+    "HUBCHAOS_CORPUS__STORES": "12",
+    "HUBCHAOS_CORPUS__VECTORS_PER_STORE": "25",
+}
+# The mix's operation families (their list is checked in test_workload_settings.py), knn mode.
+HUB_OPERATIONS = {"vectors.query.knn" if n == "vectors.query" else n for n in MixWeights().by_operation()}
+ALL_OPERATIONS = HUB_OPERATIONS | {"canary.write", "canary.read", "usage.ingest"}
+
+
+def workload_env(run_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBCHAOS_")}
+    env.update(SMALL, HUBCHAOS_RUN_DIR=str(run_dir), **extra)
+    return env
+
+
+def locust_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", str(HUB), "--loglevel", "WARNING", *args]
+
+
+def run(
+    command: list[str], env: dict[str, str], cwd: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def read_stats(prefix: Path) -> dict[str, dict[str, Any]]:
+    """Locust's final statistics per request name (`--json-file`, written after the users stop)."""
+    entries = json.loads(Path(f"{prefix}.json").read_text())
+    return {
+        e["name"]: {
+            "requests": e["num_requests"],
+            "failures": e["num_failures"],
+            "min_ms": e["min_response_time"],
+        }
+        for e in entries
+        if e["method"] == "mongo"
+    }
+
+
+def check_ledger_ids(write_ids: list[str]) -> dict[str, int]:
+    """No duplicate and no gap: per worker the numbers are exactly 1..N. Returns N per worker."""
+    assert len(write_ids) == len(set(write_ids)), "duplicate write ids"
+    numbers: dict[str, list[int]] = {}
+    for write_id in write_ids:
+        worker, _, n = write_id.rpartition("-")
+        numbers.setdefault(worker, []).append(int(n))
+    for worker, seen in numbers.items():
+        assert sorted(seen) == list(range(1, len(seen) + 1)), f"gap in the ledger of {worker}"
+    return {worker: len(seen) for worker, seen in numbers.items()}
+
+
+def test_headless_run_reports_every_operation_without_failures(
+    start_replica_set: Any, tmp_path: Path
+) -> None:
+    rs = start_replica_set(3)
+    run_dir = tmp_path / "run"
+    stats = tmp_path / "stats"
+    proc = run(
+        locust_command(
+            "--headless", "-u", "20", "-r", "20", "-t", "30s", "--host", rs.uri, "--json-file", str(stats)
+        ),
+        env=workload_env(run_dir),
+        cwd=tmp_path,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    reported = read_stats(stats)
+    assert set(reported) == ALL_OPERATIONS
+    assert {name: s["failures"] for name, s in reported.items()} == dict.fromkeys(ALL_OPERATIONS, 0)
+
+    events = pq.read_table(run_dir / EVENTS).to_pandas()
+    assert set(events["op"]) == ALL_OPERATIONS
+    assert events["ok"].all()
+    # The event log holds exactly what Locust counted.
+    assert Counter(events["op"]) == {name: s["requests"] for name, s in reported.items()}
+
+    entries = read_ledger(run_dir / LEDGER)
+    check_ledger_ids([e.write_id for e in entries])
+    acked = [e for e in entries if e.status == "acked"]
+    # Only the writes in flight when Locust stopped its users (one operation per user, a bulk
+    # insert settling each of its documents) may be indeterminate; nothing failed.
+    unsettled = [e for e in entries if e.status != "acked"]
+    assert {e.status for e in unsettled} <= {"indeterminate"}
+    assert len({(e.user_class, e.t_start) for e in unsettled}) <= 20
+    assert len(acked) > 200
+    assert {e.collection for e in acked} >= {PROMPTS, "vectorstores", "usage_metrics", "users", "canary"}
+    with rs.client() as client:
+        verification = verify_ledger(client, SMALL["HUBCHAOS_DATABASE"], entries)
+    assert verification.acked_missing == []
+    discovery = list(read_jsonl(run_dir / DISCOVERY, DiscoveryEvent))
+    assert any(d.kind == "server_changed" and d.new_type == "RSPrimary" for d in discovery)
+    assert any(d.kind == "topology_changed" and d.primary == rs.primary().address for d in discovery)
+
+
+def test_distributed_run_merges_one_event_log_and_one_ledger(single_member: Any, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    stats = tmp_path / "stats"
+    env = workload_env(run_dir)
+    port = free_port()
+    master = subprocess.Popen(
+        locust_command(
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--headless",
+            "--expect-workers",
+            "2",
+            "--expect-workers-max-wait",
+            "60",
+            "-u",
+            "12",
+            "-r",
+            "12",
+            "-t",
+            "12s",
+            "--host",
+            single_member.uri,
+            "--json-file",
+            str(stats),
+        ),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    worker_cmd = locust_command("--worker", "--master-host", "127.0.0.1", "--master-port", str(port))
+    # The workers are not told the run directory: the master sends it when they connect.
+    worker_env = {k: v for k, v in env.items() if k != "HUBCHAOS_RUN_DIR"}
+    workers = [
+        subprocess.Popen(
+            worker_cmd, env=worker_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(2)
+    ]
+    try:
+        _, err = master.communicate(timeout=180)
+        for w in workers:
+            w.wait(timeout=60)
+    finally:
+        for p in (master, *workers):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert master.returncode == 0, err[-4000:]
+    reported = read_stats(stats)
+    events = pq.read_table(run_dir / EVENTS).to_pandas()
+    assert set(events["worker"]) == {"worker-0", "worker-1"}
+    # One merged event log: exactly the requests the master counted, none twice, none missing.
+    assert Counter(events["op"]) == {name: s["requests"] for name, s in reported.items()}
+    assert sum(s["failures"] for s in reported.values()) == 0
+    entries = read_ledger(run_dir / LEDGER)
+    per_worker = check_ledger_ids([e.write_id for e in entries])
+    assert set(per_worker) == {"worker-0", "worker-1"}
+    assert all(n > 10 for n in per_worker.values())
+
+
+LIBRARY_RUN = """
+import json, sys
+import gevent
+from locust.env import Environment
+from locustfiles.environment import attach, finish
+from locustfiles.settings import MixWeights, load_settings
+from locustfiles.users import HubUser
+
+env = Environment(user_classes=[HubUser], host=sys.argv[1])
+runner = env.create_local_runner()
+attach(env, load_settings())
+runner.start(3, spawn_rate=3)
+gevent.sleep(float(sys.argv[2]))
+runner.quit()
+report = finish(env)
+entry = env.stats.get("prompts.list_by_category", "mongo")
+print(json.dumps({"requests": entry.num_requests, "failures": entry.num_failures,
+                  "min_ms": entry.min_response_time, "complete": report.complete}))
+"""
+
+
+def test_a_blocked_find_shows_in_the_reported_time(single_member: Any, tmp_path: Path) -> None:
+    """Through Locust's library API, as the drill runner drives it: with `failCommand` holding
+    every `find` of the workload for 200 ms, `prompts.list_by_category` reports at least 200 ms."""
+    run_dir = tmp_path / "run"
+    only_lists = tmp_path / "lists.json"
+    weights = dict.fromkeys(load_settings().hub.mix.model_dump(), 0)
+    weights["prompts_list_by_category"] = 1
+    corpus = {"users": 150, "prompts": 1500, "stores": 12, "vectors_per_store": 25}
+    only_lists.write_text(
+        json.dumps(
+            {"database": "aihub_block", "seed_on_start": False, "corpus": corpus, "hub": {"mix": weights}}
+        )
+    )
+    with single_member.client() as client:
+        seed_corpus(client, load_settings(only_lists))
+        client.admin.command(
+            "configureFailPoint",
+            "failCommand",
+            mode="alwaysOn",
+            data={
+                "failCommands": ["find"],
+                "blockConnection": True,
+                "blockTimeMS": 200,
+                "appName": "hubchaos-workload",
+            },
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBCHAOS_")}
+    env.update(HUBCHAOS_SETTINGS_FILE=str(only_lists), HUBCHAOS_RUN_DIR=str(run_dir))
+    proc = run(
+        [sys.executable, "-c", LIBRARY_RUN, single_member.uri, "4"],
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["requests"] >= 5 and result["failures"] == 0
+    assert result["min_ms"] >= 200
+    assert result["complete"]
+    events = pq.read_table(run_dir / EVENTS).to_pandas()
+    lists = events[events["op"] == "prompts.list_by_category"]
+    assert len(lists) == result["requests"]
+    assert lists["duration_ms"].min() >= 200
+
+
+@pytest.mark.parametrize("variable", ["HUBCHAOS_HUB__WAIT_MIN_S=-1", "HUBCHAOS_VECTOR__MODE=faiss"])
+def test_bad_settings_stop_locust_with_one_line(tmp_path: Path, variable: str) -> None:
+    name, value = variable.split("=")
+    proc = run(
+        locust_command("--headless", "-u", "1", "-t", "1s", "--host", "mongodb://127.0.0.1:1"),
+        env=workload_env(tmp_path / "run", **{name: value}),
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert f"hubchaos: environment variable {name}" in proc.stderr
+    assert "Traceback" not in proc.stderr
