@@ -335,3 +335,20 @@ def test_values_keep_their_bson_types(fresh_db: Any) -> None:
     assert fresh_db.c.find_one({"_id": "s"}) == doc
     assert fresh_db.c.find_one({"l": 2**40})["_id"] == "s"
     assert fresh_db.c.find_one({"i": 1.0})["_id"] == "s"  # numbers compare by value
+
+
+def test_oplog_is_readable_and_tailable(fresh_db: Any) -> None:
+    local = fresh_db.client.local
+    fresh_db.c.insert_one({"_id": "first", "pad": "x" * 2000})  # large: read back from the journal
+    last = next(local["oplog.rs"].find({}, sort=[("$natural", -1)], limit=1))
+    assert (last["op"], last["ns"], last["o"]["_id"]) == ("i", f"{fresh_db.name}.c", "first")
+    reply = local.command(
+        "find", "oplog.rs", filter={"ts": {"$gte": last["ts"]}}, tailable=True, awaitData=True
+    )
+    assert [e["o"]["_id"] for e in reply["cursor"]["firstBatch"]] == ["first"]
+    cursor_id = reply["cursor"]["id"]
+    assert cursor_id != 0
+    fresh_db.c.insert_one({"_id": "second"})
+    more = local.command("getMore", cursor_id, collection="oplog.rs", maxTimeMS=2000)
+    assert [e["o"]["_id"] for e in more["cursor"]["nextBatch"]] == ["second"]
+    local.command("killCursors", "oplog.rs", cursors=[cursor_id])
