@@ -197,3 +197,28 @@ def test_session_table_remembers_the_newest_transaction() -> None:
     assert err.value.code == 225
     table.forget_after((1, 0, 5))
     assert table.lookup(lsid, 2, 0) is None
+
+
+def test_overlay_reads_committed_versions_instead_of_stored_ones() -> None:
+    from mongoemu.oplog import OplogEntry, OpTime
+    from mongoemu.storage.engine import StorageEngine
+    from mongoemu.storage.query import Overlay, Query, count, run
+
+    engine = StorageEngine()
+    for i in range(1, 5):
+        engine.apply(OplogEntry("i", "d.c", {"_id": i, "v": "new"}, OpTime(Timestamp(i, 1), 1)))
+    coll = engine.collection("d", "c")
+
+    def key(v: object) -> bytes:
+        return bson.encode({"_id": v})
+
+    overlay = Overlay({key(2): {"_id": 2, "v": "old"}, key(4): None, key(9): {"_id": 9, "v": "old"}}, key)
+    got = [m.doc for m in run(coll, Query(filter={}, sort=[("_id", 1)]), overlay)]
+    assert got == [
+        {"_id": 1, "v": "new"},
+        {"_id": 2, "v": "old"},
+        {"_id": 3, "v": "new"},
+        {"_id": 9, "v": "old"},
+    ]
+    assert count(coll, {"v": "old"}, overlay=overlay) == 2
+    assert count(coll, {}, overlay=overlay) == 4

@@ -7,12 +7,10 @@ documents that changed after the commit point (the coordinator's majority view).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from bson import Int64
-from bson.raw_bson import RawBSONDocument
 
 from mongoemu.commands.arguments import (
     array,
@@ -31,15 +29,8 @@ from mongoemu.repl.majority import key as majority_key
 from mongoemu.repl.oplog_reader import OplogCursor
 from mongoemu.storage import aggregate as pipeline
 from mongoemu.storage import keystring, query
-from mongoemu.storage.collection import Collection, decode
-from mongoemu.storage.engine import raw_of
 from mongoemu.storage.projection import Projection
-from mongoemu.storage.query import Query
-
-
-def _majority(ctx: CommandContext) -> bool:
-    rc = ctx.read_concern
-    return isinstance(rc, Mapping) and rc.get("level") in ("majority", "snapshot")
+from mongoemu.storage.query import Overlay, Query
 
 
 async def _read_concern(ctx: CommandContext) -> None:
@@ -48,29 +39,14 @@ async def _read_concern(ctx: CommandContext) -> None:
         await wait(ctx.read_concern, ctx.max_time_ms / 1000 if ctx.max_time_ms else None)
 
 
-def _committed_view(ctx: CommandContext, coll: Collection | None, ns: str) -> Collection | None:
-    """The collection as of the majority commit point, when the read asks for it."""
-    if coll is None or not _majority(ctx):
-        return coll
-    overlay = ctx.member.coordinator.majority.overlay(ns)
-    if not overlay:
-        return coll
-    return _overlaid(coll, overlay)
-
-
-def _overlaid(coll: Collection, overlay: dict[bytes, Any]) -> Collection:
-    """A private copy of the collection with committed versions substituted (only built while
-    uncommitted changes exist, so only majority reads during replication lag pay for it)."""
-    view = Collection(coll.db, coll.name, coll.options, coll.uuid, itertools.count(1).__next__)
-    for spec in coll.specs()[1:]:
-        view.add_index(spec)
-    for _, raw in coll.iter_raw():
-        if majority_key(RawBSONDocument(raw)["_id"]) not in overlay:
-            view.insert(raw, decode(raw), enforce=False)
-    for committed in overlay.values():
-        if committed is not None:
-            view.insert(raw_of(committed), dict(committed), enforce=False)
-    return view
+def _committed(ctx: CommandContext, ns: str) -> Overlay | None:
+    """The majority-committed versions of documents changed since the commit point, when the
+    read asks for that view (readConcern majority or snapshot)."""
+    rc = ctx.read_concern
+    if not isinstance(rc, Mapping) or rc.get("level") not in ("majority", "snapshot"):
+        return None
+    versions = ctx.member.coordinator.majority.overlay(ns)
+    return Overlay(versions, majority_key) if versions else None
 
 
 @command("find", read=True)
@@ -97,8 +73,8 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
         limit=abs(int(limit)),
         projection=Projection.parse(document(ctx, "projection")),
     )
-    coll = _committed_view(ctx, ctx.member.engine.collection(db, name), ns)
-    results = (query.output(m, q) for m in query.run(coll, q))
+    coll = ctx.member.engine.collection(db, name)
+    results = (query.output(m, q) for m in query.run(coll, q, _committed(ctx, ns)))
     if q.limit and batch_size is None:
         batch_size = min(q.limit, 101)
     elif q.limit and batch_size:
@@ -151,8 +127,8 @@ async def count(ctx: CommandContext) -> dict[str, Any]:
     await _read_concern(ctx)
     filter_ = document(ctx, "query", {}) or {}
     limit = ctx.body.get("limit", 0) or 0
-    coll = _committed_view(ctx, ctx.member.engine.collection(db, name), ns)
-    n = query.count(coll, filter_, non_negative(ctx, "skip"), abs(int(limit)))
+    coll = ctx.member.engine.collection(db, name)
+    n = query.count(coll, filter_, non_negative(ctx, "skip"), abs(int(limit)), _committed(ctx, ns))
     return {"n": n, "ok": 1.0}
 
 
@@ -166,9 +142,9 @@ async def distinct(ctx: CommandContext) -> dict[str, Any]:
     if not key:
         raise CommandError(2, "FieldPath cannot be constructed with empty string")
     filter_ = document(ctx, "query", {}) or {}
-    coll = _committed_view(ctx, ctx.member.engine.collection(db, name), ns)
+    coll = ctx.member.engine.collection(db, name)
     seen: dict[bytes, Any] = {}
-    for m in query.run(coll, Query(filter=dict(filter_))):
+    for m in query.run(coll, Query(filter=dict(filter_)), _committed(ctx, ns)):
         for value in keystring.path_values(m.doc, key):
             for v in value if isinstance(value, list) else [value]:
                 seen.setdefault(keystring.encode(v), v)
@@ -196,7 +172,8 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 0):
         raise CommandError(2, "cursor.batchSize must be a non-negative number")
     engine = ctx.member.engine
-    coll = _committed_view(ctx, engine.collection(db, name), ns)
-    docs = pipeline.aggregate(engine, db, coll, ctx.body.get("pipeline"))
+    docs = pipeline.aggregate(
+        engine, db, engine.collection(db, name), ctx.body.get("pipeline"), _committed(ctx, ns)
+    )
     results: Iterator[dict[str, Any]] = iter(docs)
     return cursor_reply(ctx, ns, results, batch_size)

@@ -21,7 +21,7 @@ from mongoemu.storage import keystring
 from mongoemu.storage.collection import Collection
 from mongoemu.storage.engine import StorageEngine
 from mongoemu.storage.projection import TEXT_SCORE
-from mongoemu.storage.query import Query, matches, parse_sort, run, split_text
+from mongoemu.storage.query import Overlay, Query, matches, parse_sort, run, split_text
 
 # Where a document's text score travels between stages; removed from the output.
 SCORE_FIELD = "__mongoemu_textScore"
@@ -94,8 +94,11 @@ def check_pipeline(pipeline: Any) -> list[tuple[str, Any]]:
     return stages
 
 
-def aggregate(engine: StorageEngine, db: str, coll: Collection | None, pipeline: Any) -> Docs:
-    """Run a pipeline over `coll` (None: a collection that does not exist)."""
+def aggregate(
+    engine: StorageEngine, db: str, coll: Collection | None, pipeline: Any, overlay: Overlay | None = None
+) -> Docs:
+    """Run a pipeline over `coll` (None: a collection that does not exist), reading `overlay`'s
+    versions of the documents it has."""
     stages = check_pipeline(pipeline)
     q = Query()
     text = False
@@ -119,7 +122,7 @@ def aggregate(engine: StorageEngine, db: str, coll: Collection | None, pipeline:
             q.limit = int(stages[i][1])
             i += 1
     docs: Docs = []
-    for m in run(coll, q):
+    for m in run(coll, q, overlay):
         doc = m.doc
         if text:
             doc[SCORE_FIELD] = m.score

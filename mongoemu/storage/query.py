@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from mongomock.filtering import filter_applies
 from mongoemu.errors import CommandError
 from mongoemu.storage import keystring
 from mongoemu.storage.collection import Collection, decode, id_key
+from mongoemu.storage.engine import raw_of
 from mongoemu.storage.indexes import SecondaryIndex
 from mongoemu.storage.paths import field_clauses, is_operator_document
 from mongoemu.storage.projection import Projection, is_meta_text_score
@@ -321,7 +322,24 @@ def _fetch(coll: Collection, rids: Iterable[int]) -> Iterator[Match]:
             yield Match(rid, raw)
 
 
-def run(coll: Collection | None, query: Query) -> Iterator[Match]:
+@dataclass(frozen=True, slots=True)
+class Overlay:
+    """Other versions of some documents to read instead of the stored ones (the majority-
+    committed view): `versions` maps `key(_id)` to the document, or None where it is absent."""
+
+    versions: Mapping[bytes, Mapping[str, Any] | None]
+    key: Callable[[Any], bytes]
+
+    def apply(self, live: Iterable[Match]) -> Iterator[Match]:
+        for m in live:
+            if self.key(m.doc["_id"]) not in self.versions:
+                yield m
+        for doc in self.versions.values():
+            if doc is not None:
+                yield Match(-1, raw_of(doc), 0.0, dict(doc))
+
+
+def run(coll: Collection | None, query: Query, overlay: Overlay | None = None) -> Iterator[Match]:
     """Matching documents in order, after skip and limit (lazily where the plan allows)."""
     rest, text = split_text(query.filter)
     if rest:
@@ -335,6 +353,8 @@ def run(coll: Collection | None, query: Query) -> Iterator[Match]:
     if coll is None:
         return iter(())
     candidates, ordered = _candidates(coll, rest, text, query.sort)
+    if overlay is not None and overlay.versions:
+        candidates, ordered = overlay.apply(candidates), not query.sort
     found: Iterable[Match] = (m for m in candidates if not rest or matches(rest, m.doc))
     if query.sort and not ordered:
         stop = query.skip + query.limit if query.limit else None
@@ -362,10 +382,16 @@ def output(m: Match, query: Query) -> Mapping[str, Any]:
     return query.projection.apply(m.doc, m.score, query.filter)
 
 
-def count(coll: Collection | None, filter_: Mapping[str, Any], skip: int = 0, limit: int = 0) -> int:
+def count(
+    coll: Collection | None,
+    filter_: Mapping[str, Any],
+    skip: int = 0,
+    limit: int = 0,
+    overlay: Overlay | None = None,
+) -> int:
     if coll is None:
         return 0
-    if not filter_:
+    if not filter_ and (overlay is None or not overlay.versions):
         n = max(coll.count - skip, 0)
         return min(n, limit) if limit else n
-    return sum(1 for _ in run(coll, Query(filter=dict(filter_), skip=skip, limit=limit)))
+    return sum(1 for _ in run(coll, Query(filter=dict(filter_), skip=skip, limit=limit), overlay))
