@@ -352,3 +352,19 @@ def test_oplog_is_readable_and_tailable(fresh_db: Any) -> None:
     more = local.command("getMore", cursor_id, collection="oplog.rs", maxTimeMS=2000)
     assert [e["o"]["_id"] for e in more["cursor"]["nextBatch"]] == ["second"]
     local.command("killCursors", "oplog.rs", cursors=[cursor_id])
+
+
+def test_server_status_counts_operations_as_mongod(fresh_db: Any) -> None:
+    admin = fresh_db.client.admin
+    before = admin.command("serverStatus")
+    fresh_db.c.insert_many([{"i": i} for i in range(7)])
+    fresh_db.c.update_many({}, {"$set": {"x": 1}})
+    fresh_db.c.delete_one({"i": 0})
+    list(fresh_db.c.find({"i": {"$gt": 2}}))
+    fresh_db.c.count_documents({})
+    after = admin.command("serverStatus")
+    delta = {k: after["opcounters"][k] - before["opcounters"][k] for k in before["opcounters"]}
+    assert (delta["insert"], delta["update"], delta["delete"], delta["query"]) == (7, 1, 1, 1)
+    assert delta["command"] >= 2  # the aggregate of count_documents and serverStatus itself
+    assert after["storageEngine"]["name"] == "mongoemu"
+    assert after["mem"]["resident"] > 0

@@ -7,6 +7,7 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
+import psutil
 from bson import Int64
 
 from mongoemu import wire
@@ -114,6 +115,13 @@ async def server_status(ctx: CommandContext) -> dict[str, Any]:
         "opcounters": {
             k: Int64(counters[k]) for k in ("insert", "query", "update", "delete", "getmore", "command")
         },
+        "opcountersRepl": {
+            k: Int64(member.storage.repl_counters[k])
+            for k in ("insert", "query", "update", "delete", "getmore", "command")
+        },
+        "storageEngine": {"name": "mongoemu", "supportsCommittedReads": True, "persistent": True},
+        "mem": {"bits": 64, "resident": psutil.Process().memory_info().rss >> 20, "supported": True},
+        "metrics": {"cursor": {"open": {"total": Int64(len(member.cursors))}}},
         "ok": 1.0,
     }
     repl = member.coordinator.hello_fields()
