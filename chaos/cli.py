@@ -10,6 +10,9 @@ import click
 from chaos.commands.cluster import cluster
 from chaos.commands.fault import fault
 from chaos.commands.heal import heal
+from chaos.commands.report import report
+from chaos.commands.run import run
+from chaos.commands.validate import validate
 from chaos.errors import HubchaosError
 
 
@@ -33,6 +36,9 @@ def main() -> None:
 main.add_command(cluster)
 main.add_command(fault)
 main.add_command(heal)
+main.add_command(run)
+main.add_command(report)
+main.add_command(validate)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ class ActiveFault:
     spec: FaultSpec
     members: list[str]
     entry: JournalEntry
+    labels: dict[str, object] = field(default_factory=dict)
     healed: bool = False
     timer: threading.Timer | None = field(default=None, repr=False)
 
@@ -98,8 +99,11 @@ class FaultInjector:
         return event
 
     # --- inject -----------------------------------------------------------------------------
-    def inject(self, spec: FaultSpec, fault_id: str | None = None) -> ActiveFault:
-        """Inject one fault. TargetError (nothing changed) or FaultError on failure."""
+    def inject(
+        self, spec: FaultSpec, fault_id: str | None = None, labels: dict[str, object] | None = None
+    ) -> ActiveFault:
+        """Inject one fault. TargetError (nothing changed) or FaultError on failure. `labels` go
+        into the timeline's params of every event of this fault (e.g. the scenario's slo_class)."""
         with self._lock:
             fault_id = fault_id or self._next_id()
             statuses = self.cluster.status()
@@ -111,7 +115,9 @@ class FaultInjector:
                 label = fault_label(self.cluster.cluster_id, fault_id)
                 steps, net = self._plan(spec, members, label)
             except HubchaosError as exc:
-                self._event(fault_id, spec, FaultAction.INJECT, [], primary=primary, error=str(exc))
+                self._event(
+                    fault_id, spec, FaultAction.INJECT, [], primary=primary, error=str(exc), extra=labels
+                )
                 raise
             entry = JournalEntry(
                 fault_id=fault_id,
@@ -126,7 +132,7 @@ class FaultInjector:
                 steps=steps,
             )
             self.journal.record(entry)
-            fault = ActiveFault(fault_id, spec, members, entry)
+            fault = ActiveFault(fault_id, spec, members, entry, labels=dict(labels or {}))
             at = (time.time(), time.monotonic())
             try:
                 extra = self._apply(spec, members, label, net)
@@ -136,12 +142,22 @@ class FaultInjector:
                 self.journal.remove(entry)
                 message = self.cluster.redact(str(exc)) or type(exc).__name__
                 inject = FaultAction.INJECT
-                self._event(fault_id, spec, inject, members, primary=primary, at=at, error=message)
+                self._event(
+                    fault_id, spec, inject, members, primary=primary, at=at, error=message, extra=labels
+                )
                 if isinstance(exc, HubchaosError | KeyboardInterrupt | SystemExit):
                     raise
                 raise FaultError(f"{spec.kind} on {', '.join(members)} failed: {message}") from exc
             self.active.append(fault)
-            self._event(fault_id, spec, FaultAction.INJECT, members, primary=primary, at=at, extra=extra)
+            self._event(
+                fault_id,
+                spec,
+                FaultAction.INJECT,
+                members,
+                primary=primary,
+                at=at,
+                extra={**fault.labels, **extra},
+            )
             restart_after = spec.restart_after_s if isinstance(spec, Kill | Stop) else None
             if restart_after is not None:
                 fault.timer = threading.Timer(restart_after, self._heal_quietly, args=(fault,))
@@ -207,7 +223,16 @@ class FaultInjector:
             found = current_primary(self.cluster.status())
             primary = found.name if found else None
             heal = FaultAction.HEAL
-            self._event(fault.fault_id, fault.spec, heal, fault.members, primary=primary, at=at, error=error)
+            self._event(
+                fault.fault_id,
+                fault.spec,
+                heal,
+                fault.members,
+                primary=primary,
+                at=at,
+                error=error,
+                extra=fault.labels,
+            )
             if error:
                 raise HealError(f"fault {fault.fault_id} ({fault.spec.kind}) not fully healed: {error}")
             fault.healed = True

@@ -1,0 +1,3 @@
+from chaos.entry import main
+
+main()

@@ -1,0 +1,172 @@
+"""`hubchaos run` end to end: real emulator processes, real Locust users, real faults.
+
+The quickstart doubles as the calibration run of the kill-primary drill: what the suite
+measured must agree with the members' own ground-truth logs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from reports import rundir
+from reports.calibration import calibrate
+from reports.summary import Summary
+
+ROOT = Path(__file__).parent.parent
+QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
+
+pytestmark = pytest.mark.slow
+
+
+def hubchaos(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chaos", *map(str, args)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path_factory.mktemp("drill") / "quickstart"
+    return hubchaos("run", QUICKSTART, "--out", out), out
+
+
+def test_quickstart_passes_with_a_verdict_table(
+    quickstart: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    result, out = quickstart
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "quickstart: PASS" in result.stdout
+    assert "rto[f1]" in result.stdout
+    for name in (
+        rundir.SCENARIO,
+        rundir.RUN_INFO,
+        rundir.EVENTS,
+        rundir.LEDGER,
+        rundir.FAULTS,
+        rundir.PROBES,
+        rundir.DISCOVERY,
+        rundir.VERIFICATION,
+        rundir.SUMMARY,
+        rundir.JUNIT,
+    ):
+        assert (out / name).is_file(), name
+    info = json.loads((out / rundir.RUN_INFO).read_text())
+    assert info["status"] == "completed"
+    assert [m["name"] for m in info["members"]] == ["m0", "m1", "m2"]
+    verification = json.loads((out / rundir.VERIFICATION).read_text())
+    assert verification["acked_missing"] == []
+    assert pq.read_metadata(out / rundir.LEDGER).num_rows > 100
+
+
+def test_kill_primary_agrees_with_ground_truth(
+    quickstart: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    _, out = quickstart
+    summary = Summary.read(out / rundir.SUMMARY)
+    [fault] = summary.faults
+    assert fault.kind == "kill" and fault.members == [fault.primary_before]
+    calibration = calibrate(out, summary)
+    assert {r.metric for r in calibration.rows} == {"election", "rto"}
+    for row in calibration.rows:
+        assert row.ground_truth_s is not None and row.measured_s is not None, row
+        assert row.within, (
+            f"{row.metric}: measured {row.measured_s:.3f} s, ground truth {row.ground_truth_s:.3f} s"
+        )
+
+
+def test_report_reanalyses_without_a_cluster(
+    quickstart: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    _, out = quickstart
+    again = hubchaos("report", out)
+    assert again.returncode == 0, again.stderr
+    impossible = hubchaos("report", out, "--set", "slos.rto_s.single_node=1ms")
+    assert impossible.returncode == 1
+    assert "fail" in impossible.stdout
+
+
+def test_malformed_scenario_exits_2_with_one_line_and_no_run_directory(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nworkload:\n  users: lots\n")
+    out = tmp_path / "run"
+    result = hubchaos("run", bad, "--out", out)
+    assert result.returncode == 2
+    expected = f"hubchaos: {bad}:3: workload.users: Input should be a valid integer, unable to parse string"
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith(expected)
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def _scenario(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"name: {name}\ndescription: test drill\n{body}")
+    return path
+
+
+def test_impossible_slo_exits_1(tmp_path: Path) -> None:
+    scenario = _scenario(
+        tmp_path,
+        "impossible",
+        """\
+target: {backend: local, members: 1}
+workload:
+  users: 2
+  duration: 6s
+  corpus: {users: 10, prompts: 50, stores: 2, vectors_per_store: 5, embedding_dim: 8}
+slos:
+  latency_ms: {"*": {avg_ms: 0.001}}
+""",
+    )
+    result = hubchaos("run", scenario, "--out", tmp_path / "run")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "impossible: FAIL" in result.stdout
+
+
+@pytest.mark.parametrize(("w", "expect_loss"), [("1", True)])
+def test_freeze_primary_lost_writes_are_the_rolled_back_ones(
+    tmp_path: Path, w: str, expect_loss: bool
+) -> None:
+    scenario = _scenario(
+        tmp_path,
+        "freeze",
+        f"""\
+target:
+  backend: local
+  members: 3
+  settings: {{electionTimeoutMillis: 1000, heartbeatIntervalMillis: 200}}
+workload:
+  users: 6
+  duration: 30s
+  corpus: {{users: 20, prompts: 100, stores: 2, vectors_per_store: 5, embedding_dim: 8}}
+  driver: {{w: {w}, heartbeat_frequency_ms: 500}}
+  canary: {{write_concern: {w}}}
+faults:
+  - {{at: 8s, kind: pause, target: primary, heal_after: 8s}}
+""",
+    )
+    out = tmp_path / "run"
+    result = hubchaos("run", scenario, "--out", out)
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    summary = Summary.read(out / rundir.SUMMARY)
+    assert summary.faults[0].election is not None, "a new primary must be elected while the old one is frozen"
+    lost = json.loads((out / rundir.VERIFICATION).read_text())["acked_missing"]
+    if not expect_loss:
+        assert lost == []
+    # Every lost acknowledged write is in a rollback file, and every acknowledged write in a
+    # rollback file is either lost or was written again after the rollback.
+    assert summary.rollback is not None
+    assert summary.rollback.lost_elsewhere == 0
+    assert summary.rollback.lost_in_rollback == len(lost)
+    assert summary.rollback.acked == len(lost) + summary.rollback.rolled_back_present

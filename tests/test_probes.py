@@ -1,0 +1,66 @@
+"""Probe rows from replSetGetStatus answers (pure), and a live probe against a real member."""
+
+from __future__ import annotations
+
+import threading
+
+from bson import Int64, Timestamp
+
+from chaos.probes import UNREACHABLE, ProbeTarget, StatusProbe, samples_from_status
+from reports.rundir import ProbeSample
+from tests.conftest import ReplicaSet
+
+
+def _member(name: str, state: str, secs: int, health: int = 1) -> dict:
+    return {
+        "name": name,
+        "stateStr": state,
+        "health": health,
+        "optime": {"ts": Timestamp(secs, 3), "t": Int64(2)},
+    }
+
+
+def test_rows_name_members_by_run_name_and_measure_lag_from_the_primary() -> None:
+    status = {
+        "term": 2,
+        "members": [
+            _member("10.0.0.1:27017", "PRIMARY", 1000),
+            _member("10.0.0.2:27017", "SECONDARY", 997),
+            _member("10.0.0.3:27017", "(not reachable/healthy)", 0, health=0),
+        ],
+    }
+    names = {"10.0.0.1:27017": "m0", "10.0.0.2:27017": "m1", "10.0.0.3:27017": "m2"}
+    rows = samples_from_status("m1", status, 5.0, 1.5, names)
+    assert [(r.member, r.state, r.lag_s, r.primary, r.term) for r in rows] == [
+        ("m0", "PRIMARY", 0.0, "m0", 2),
+        ("m1", "SECONDARY", 3.0, "m0", 2),
+        ("m2", "(not reachable/healthy)", None, "m0", 2),
+    ]
+    assert rows[0].optime == 1000.000003
+
+
+def test_no_primary_means_no_lag_and_no_primary() -> None:
+    rows = samples_from_status("m0", {"term": 5, "members": [_member("a:1", "SECONDARY", 10)]}, 1.0, 1.0, {})
+    assert rows[0].primary is None and rows[0].lag_s is None and rows[0].member == "a:1"
+
+
+def test_live_probe_samples_a_member_and_marks_a_dead_one_unreachable(single_member: ReplicaSet) -> None:
+    m = single_member.members[0]
+    got: list[ProbeSample] = []
+    lock = threading.Lock()
+
+    def sink(rows: list[ProbeSample]) -> None:
+        with lock:
+            got.extend(rows)
+
+    probe = StatusProbe(
+        [ProbeTarget("m0", m.address), ProbeTarget("gone", "127.0.0.1:1")], sink, interval=0.1
+    )
+    probe.start()
+    threading.Event().wait(1.0)
+    probe.stop()
+    live = [r for r in got if r.observer == "m0"]
+    dead = [r for r in got if r.observer == "gone"]
+    assert len(live) >= 5
+    assert all(r.reachable and r.state == "PRIMARY" and r.member == "m0" for r in live)
+    assert dead and all(not r.reachable and r.state == UNREACHABLE for r in dead)
