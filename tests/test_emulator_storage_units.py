@@ -222,3 +222,29 @@ def test_overlay_reads_committed_versions_instead_of_stored_ones() -> None:
     ]
     assert count(coll, {"v": "old"}, overlay=overlay) == 2
     assert count(coll, {}, overlay=overlay) == 4
+
+
+def test_text_index_purges_stale_postings_and_keeps_scores() -> None:
+    from mongoemu.oplog import OplogEntry, OpTime
+    from mongoemu.storage.engine import StorageEngine
+    from mongoemu.storage.indexes import IndexSpec
+    from mongoemu.storage.query import Query, run
+
+    engine = StorageEngine()
+    engine.create_collection("d", "c", {}).add_index(
+        IndexSpec.parse({"key": {"t": "text"}, "name": "t_text"})
+    )
+    coll = engine.collection("d", "c")
+    ts = itertools.count(1)
+    for i in range(50):
+        engine.apply(OplogEntry("i", "d.c", {"_id": i, "t": "red apple"}, OpTime(Timestamp(next(ts), 1), 1)))
+    for _round in range(50):  # 2,500 replacements: stale postings pass the purge threshold
+        for i in range(50):
+            text = "green pear" if i % 2 else "red apple"
+            engine.apply(
+                OplogEntry("u", "d.c", {"_id": i, "t": text}, OpTime(Timestamp(next(ts), 1), 1), {"_id": i})
+            )
+    assert coll.text is not None and coll.text._stale < 1000
+    found = list(run(coll, Query(filter={"$text": {"$search": "apple"}})))
+    assert sorted(m.doc["_id"] for m in found) == list(range(0, 50, 2))
+    assert all(m.score == pytest.approx(0.75) for m in found)  # 1 of 2 terms: 1 * (0.5 / 2 + 0.5)

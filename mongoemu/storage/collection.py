@@ -83,9 +83,6 @@ class Collection:
         """A snapshot of every record id in natural (insertion) order."""
         return list(self.docs)
 
-    def alive(self, rid: int) -> bool:
-        return rid in self.docs
-
     def specs(self) -> list[IndexSpec]:
         out = [ID_SPEC, *(index.spec for index in self.indexes.values())]
         if self._text_spec is not None:
@@ -157,7 +154,7 @@ class Collection:
         del self.docs[rid]
         self.data_size -= len(raw)
         if self.text is not None:
-            self.text.discard(rid, self.alive)
+            self.text.discard(self.docs.keys)
         return doc
 
     # --- indexes ------------------------------------------------------------------------

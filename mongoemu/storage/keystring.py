@@ -41,6 +41,7 @@ T_CODE = 0x82
 T_MAXKEY = 0xF0
 
 _END = b"\x00"
+_TERMINATOR = b"\x00\x00"
 _DOUBLE = struct.Struct(">d")
 _U64 = struct.Struct(">Q")
 _TS = struct.Struct(">II")
@@ -60,10 +61,11 @@ def invert(key: bytes) -> bytes:
 
 
 def _escape(raw: bytes) -> bytes:
-    # 0x00 terminates; an embedded 0x00 becomes 0x00 0xFF so that order and prefix-freedom hold.
+    # 0x00 0x00 terminates and an embedded 0x00 becomes 0x00 0xFF, so the terminator never
+    # occurs inside and no encoding is a prefix of another ("" vs "\0" included).
     if b"\x00" in raw:
         raw = raw.replace(b"\x00", b"\x00\xff")
-    return raw + _END
+    return raw + _TERMINATOR
 
 
 def _sortable_u64(n: int) -> bytes:

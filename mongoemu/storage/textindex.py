@@ -274,23 +274,30 @@ class TextIndex:
             lists[1].append(sid)
         self._live += 1
 
-    def discard(self, rid: int, alive: Callable[[int], bool]) -> None:
-        """Forget a record lazily; purge stale postings once they outnumber live documents."""
+    def discard(self, live: Callable[[], Iterable[int]]) -> None:
+        """Forget one record lazily; once stale postings outnumber live documents, purge them
+        (`live` lists the live record ids)."""
         self._live -= 1
         self._stale += 1
         if self._stale > max(1000, self._live):
-            self._purge(alive)
+            self._purge(live())
 
-    def _purge(self, alive: Callable[[int], bool]) -> None:
+    def _purge(self, live: Iterable[int]) -> None:
+        ids = np.fromiter(live, dtype=np.int64)
+        alive = np.zeros(int(ids.max()) + 2 if len(ids) else 1, dtype=bool)
+        alive[ids] = True
+        last = len(alive) - 1  # always False: where record ids beyond the table point
         for term in list(self._postings):
-            rids, ids = self._postings[term]
-            keep = [i for i, r in enumerate(rids) if alive(r)]
-            if not keep:
+            rids, sids = self._postings[term]
+            r = np.array(rids, dtype=np.uint32)
+            keep = alive[np.minimum(r, last)]
+            if not keep.any():
                 del self._postings[term]
-            elif len(keep) < len(rids):
+            elif not keep.all():
+                kept_sids = np.array(sids, dtype=np.dtype(sids.typecode))[keep]
                 self._postings[term] = (
-                    array("I", (rids[i] for i in keep)),
-                    array(ids.typecode, (ids[i] for i in keep)),
+                    array("I", r[keep].tobytes()),
+                    array(sids.typecode, kept_sids.tobytes()),
                 )
         self._stale = 0
 
