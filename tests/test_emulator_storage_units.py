@@ -248,3 +248,29 @@ def test_text_index_purges_stale_postings_and_keeps_scores() -> None:
     found = list(run(coll, Query(filter={"$text": {"$search": "apple"}})))
     assert sorted(m.doc["_id"] for m in found) == list(range(0, 50, 2))
     assert all(m.score == pytest.approx(0.75) for m in found)  # 1 of 2 terms: 1 * (0.5 / 2 + 0.5)
+
+
+def test_oplog_entries_removed_by_rollback_stay_readable(tmp_path: Path) -> None:
+    from mongoemu.oplog import OplogEntry, OpTime
+    from mongoemu.storage.durable import DurableStore
+
+    store = DurableStore(tmp_path, 64 * 2**20)
+    store.recover()
+    entries = [
+        OplogEntry("i", "d.c", {"_id": i, "pad": "x" * 3000}, OpTime(Timestamp(100 + i, 1), 1))
+        for i in range(6)
+    ]
+    for e in entries:
+        store.engine.apply(e)
+    store.append([e.to_document() for e in entries])
+    held = store.window.entries_after(entries[2].optime, 10)  # as a rollback lists them first
+    assert [d["o"]["_id"] for d in held] == [3, 4, 5]
+    removed = store.truncate_after(entries[2].optime)
+    store.append([OplogEntry("n", "", {"msg": "x" * 5000}, OpTime(Timestamp(200, 1), 2)).to_document()])
+    assert [d["o"]["_id"] for d in removed] == [d["o"]["_id"] for d in held] == [3, 4, 5]
+    assert [d["o"].get("_id") for d in store.window.entries_after(entries[0].optime, 10)] == [1, 2, None]
+    store.close()
+    again = DurableStore(tmp_path, 64 * 2**20)
+    again.recover()
+    assert [d["op"] for d in again.window.all()] == ["i", "i", "i", "n"]
+    again.close()

@@ -41,15 +41,25 @@ _ON_DISK_FROM = 1024
 
 class JournalEntry(Mapping[str, Any]):
     """A large oplog entry of the window, read back from its journal record on each access
-    (nothing is cached, so the window costs little memory); BSON encoding sees a mapping."""
+    (nothing is cached, so the window costs little memory); BSON encoding sees a mapping.
+    Before its record is cut from the journal (rollback) the entry is detached: it then keeps
+    its bytes, so lists of removed entries stay readable."""
 
-    __slots__ = ("_journal", "_offset", "_seq", "_size")
+    __slots__ = ("_journal", "_offset", "_payload", "_seq", "_size")
 
     def __init__(self, journal: Journal, seq: int, offset: int, size: int) -> None:
         self._journal, self._seq, self._offset, self._size = journal, seq, offset, size
+        self._payload: bytes | None = None
+
+    def detach(self) -> None:
+        if self._payload is None:
+            self._payload = self._journal.read_at(self._seq, self._offset, self._size)
 
     def _doc(self) -> dict[str, Any]:
-        return decode(self._journal.read_at(self._seq, self._offset, self._size))
+        payload = self._payload
+        if payload is None:
+            payload = self._journal.read_at(self._seq, self._offset, self._size)
+        return decode(payload)
 
     def __getitem__(self, key: str) -> Any:
         return self._doc()[key]
@@ -235,6 +245,9 @@ class DurableStore:
         forget the retryable-write results they recorded; return the removed entries.
         Journal-only records after the cut (restores already made) are kept."""
         removed = self.window.truncate_after(optime)
+        for entry in removed:
+            if isinstance(entry, JournalEntry):
+                entry.detach()
         target = optime._key()
         kept: list[bytes] = []
         for seq in reversed(self.journal.segments()):

@@ -22,6 +22,10 @@ _LEN = struct.Struct("<i")
 _PREFIX = "j."
 
 
+class JournalRecordGone(RuntimeError):
+    """A record read back by position is no longer in the journal."""
+
+
 class Journal:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -93,11 +97,18 @@ class Journal:
         return offsets
 
     def read_at(self, seq: int, offset: int, size: int) -> bytes:
-        """The entry BSON of the record at `offset` (its BSON is `size` bytes)."""
+        """The entry BSON of the record at `offset` (its BSON is `size` bytes), checked against
+        the record's CRC so that a record cut or overwritten since is an error, not garbage."""
         fd = self._readers.get(seq)
         if fd is None:
-            fd = self._readers[seq] = os.open(self.path(seq), os.O_RDONLY)
-        return os.pread(fd, size, offset + 4)
+            try:
+                fd = self._readers[seq] = os.open(self.path(seq), os.O_RDONLY)
+            except FileNotFoundError:
+                raise JournalRecordGone(f"journal segment {seq} no longer exists") from None
+        data = os.pread(fd, 4 + size, offset)
+        if len(data) != 4 + size or _CRC.unpack_from(data)[0] != zlib.crc32(data[4:]):
+            raise JournalRecordGone(f"journal record {seq}:{offset} was cut or overwritten")
+        return data[4:]
 
     def _forget_reader(self, seq: int) -> None:
         fd = self._readers.pop(seq, None)
