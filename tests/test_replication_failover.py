@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import bson
-from pymongo import MongoClient, WriteConcern
+from pymongo import MongoClient, ReadPreference, WriteConcern
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 from pymongo.read_concern import ReadConcern
@@ -41,7 +41,7 @@ def ids_on(member: MemberProcess, db: str, coll: str) -> set[Any]:
 
 def db_hash(member: MemberProcess, db: str) -> str:
     with member.client() as client:
-        return client[db].command("dbHash")["md5"]
+        return client[db].command("dbHash", read_preference=ReadPreference.SECONDARY_PREFERRED)["md5"]
 
 
 def test_writes_resume_after_the_primary_is_killed_and_no_majority_write_is_lost(
