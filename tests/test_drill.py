@@ -134,7 +134,7 @@ slos:
     assert "impossible: FAIL" in result.stdout
 
 
-@pytest.mark.parametrize(("w", "expect_loss"), [("1", True)])
+@pytest.mark.parametrize(("w", "expect_loss"), [("1", True), ("majority", False)])
 def test_freeze_primary_lost_writes_are_the_rolled_back_ones(
     tmp_path: Path, w: str, expect_loss: bool
 ) -> None:
