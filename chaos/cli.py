@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from chaos.commands.cluster import cluster
+from chaos.commands.compare import compare_command
 from chaos.commands.fault import fault
 from chaos.commands.heal import heal
 from chaos.commands.report import report
@@ -34,6 +35,7 @@ def main() -> None:
 
 
 main.add_command(cluster)
+main.add_command(compare_command)
 main.add_command(fault)
 main.add_command(heal)
 main.add_command(run)

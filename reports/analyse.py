@@ -28,6 +28,7 @@ from reports.lag import replication_lag
 from reports.latency import latency_table, successful_durations
 from reports.load import RunData, load_run
 from reports.phases import PhaseWindow, assign, phase_windows
+from reports.render import render_outputs
 from reports.results import Outcome, attempt
 from reports.slo import SLOTargets, ThroughputRecoveryTarget
 from reports.states import member_states
@@ -47,6 +48,7 @@ def analyse(run_dir: Path, slos: SLOTargets | None = None) -> Summary:
 def write_outputs(run_dir: Path, summary: Summary) -> None:
     summary.write(run_dir / rundir.SUMMARY)
     write_junit(run_dir / rundir.JUNIT, summary)
+    render_outputs(run_dir, summary)  # report.html and summary.md
 
 
 class _Errors:
