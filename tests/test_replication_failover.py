@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import bson
+import pytest
 from pymongo import MongoClient, ReadPreference, WriteConcern
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
@@ -137,38 +138,29 @@ def test_frozen_primary_is_replaced_and_its_unreplicated_writes_are_rolled_back(
     assert len({db_hash(m, "test") for m in rs.members}) == 1
 
 
-def test_a_closed_connection_does_not_apply_a_retryable_insert_twice(start_replica_set: StartSet) -> None:
+@pytest.mark.parametrize(
+    "fault",
+    [
+        # The connection closes before the insert runs: the retry is its only execution.
+        {"closeConnection": True},
+        # The insert applies, then the reply says the primary is shutting down: the retry must
+        # find the stored result in the session table rather than insert again.
+        {"writeConcernError": {"code": 91, "errmsg": "shutting down"}},
+    ],
+    ids=["closeConnection", "writeConcernError"],
+)
+def test_a_retried_insert_is_applied_exactly_once(start_replica_set: StartSet, fault: dict[str, Any]) -> None:
     rs = start_replica_set(3, settings=FAST)
     primary = rs.primary()
     with primary.client() as admin:
         admin.admin.command(
-            "configureFailPoint",
-            "failCommand",
-            mode={"times": 1},
-            data={"failCommands": ["insert"], "closeConnection": True},
+            "configureFailPoint", "failCommand", mode={"times": 1}, data={"failCommands": ["insert"], **fault}
         )
     with rs.client(**CLIENT, w="majority") as client:
-        client.test.retry.insert_one({"_id": "once", "v": 1})
+        assert client.test.retry.insert_one({"_id": "once"}).inserted_id == "once"
         assert client.test.retry.count_documents({}) == 1
     with primary.client() as admin:
         assert admin.admin.command("configureFailPoint", "failCommand", mode="off")["count"] == 1
-
-
-def test_a_retried_insert_that_had_applied_returns_the_stored_result(start_replica_set: StartSet) -> None:
-    rs = start_replica_set(3, settings=FAST)
-    primary = rs.primary()
-    with primary.client() as admin:
-        # The write applies, then the reply says the primary was shutting down: the driver retries.
-        admin.admin.command(
-            "configureFailPoint",
-            "failCommand",
-            mode={"times": 1},
-            data={"failCommands": ["insert"], "writeConcernError": {"code": 91, "errmsg": "shutting down"}},
-        )
-    with rs.client(**CLIENT, w="majority") as client:
-        result = client.test.retry.insert_one({"_id": "once"})
-        assert result.inserted_id == "once"
-        assert client.test.retry.count_documents({}) == 1
 
 
 def test_majority_reads_do_not_see_unreplicated_writes(start_replica_set: StartSet) -> None:

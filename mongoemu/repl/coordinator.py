@@ -20,11 +20,11 @@ from collections.abc import Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bson import Binary, Int64, ObjectId, Timestamp
+from bson import Binary, Int64, Timestamp
 
 from mongoemu.errors import CommandError, not_primary_no_secondary_ok, not_writable_primary
 from mongoemu.oplog import NULL_OPTIME, OplogEntry, OpTime, TimestampClock
-from mongoemu.repl import stepdown, topology
+from mongoemu.repl import reconfig, status, stepdown, topology
 from mongoemu.repl.config import ReplSetConfig
 from mongoemu.repl.election import Elections
 from mongoemu.repl.heartbeat import Heartbeats
@@ -37,16 +37,7 @@ from mongoemu.repl.peer import Peers
 from mongoemu.repl.reporter import Reporter
 from mongoemu.repl.state import LeaderMode, MemberState, Role
 from mongoemu.repl.sync import SyncLoop
-from mongoemu.repl.write_concern import (
-    MAJORITY,
-    Waiters,
-    WriteConcern,
-    shutdown_error,
-    stepped_down_error,
-    timeout_error,
-    unknown_mode_error,
-    unsatisfiable_error,
-)
+from mongoemu.repl.write_concern import WriteConcern, WriteConcerns, shutdown_error, stepped_down_error
 
 if TYPE_CHECKING:
     from mongoemu.commands.registry import CommandContext, CommandSpec
@@ -91,7 +82,7 @@ class ReplicationCoordinator:
         self.oplog_written = Notifier()
         self.progress = Notifier()
         self.state_changed = Notifier()
-        self.waiters = Waiters()
+        self.write_concerns = WriteConcerns(self)
         self.majority = MajorityView()
         self.peers = Peers()
         self.random = random.Random()
@@ -182,47 +173,7 @@ class ReplicationCoordinator:
 
     # --- hello ----------------------------------------------------------------------------
     def hello_fields(self) -> dict[str, Any]:
-        if self.standalone:
-            return {"isWritablePrimary": True}
-        doc: dict[str, Any] = {
-            "isWritablePrimary": self.writable,
-            "secondary": self.state is MemberState.SECONDARY,
-        }
-        config = self.config
-        if config is None or self.self_id is None:
-            doc["isreplicaset"] = True
-            if config is not None:
-                doc["setName"] = config.name
-                doc["info"] = "Does not have a valid replica set config"
-            return doc
-        visible = [m for m in config.members if not m.hidden and m.secondary_delay_secs == 0]
-        doc["hosts"] = [m.host for m in visible if m.electable]
-        passives = [m.host for m in visible if not m.electable and not m.arbiter_only]
-        if passives:
-            doc["passives"] = passives
-        doc["setName"] = config.name
-        doc["setVersion"] = config.version
-        primary = self.primary_host()
-        if primary is not None:
-            doc["primary"] = primary
-        me = config.member_by_id(self.self_id)
-        assert me is not None
-        if me.priority == 0 and not me.arbiter_only:
-            doc["passive"] = True
-        if me.hidden:
-            doc["hidden"] = True
-        if me.tags:
-            doc["tags"] = dict(me.tags)
-        doc["me"] = me.host
-        if self.role is Role.LEADER:
-            doc["electionId"] = election_id(self.term)
-        doc["lastWrite"] = {
-            "opTime": self.last_applied.to_document(),
-            "lastWriteDate": self.last_applied_wall,
-            "majorityOpTime": self.commit_point.to_document(),
-            "majorityWriteDate": self.commit_wall,
-        }
-        return doc
+        return status.hello_fields(self)
 
     def decorate_reply(self, reply: dict[str, Any], request: dict[str, Any] | None = None) -> None:
         if self.standalone or self.config is None:
@@ -326,56 +277,7 @@ class ReplicationCoordinator:
         self, optime: OpTime, write_concern: dict[str, Any] | None
     ) -> dict[str, Any] | None:
         """Wait until `write_concern` holds for `optime`; return a writeConcernError or None."""
-        wc = WriteConcern.parse(write_concern)
-        if self.standalone or (wc.w == 0 and not wc.j):
-            return None
-        problem = self._unsatisfiable(wc)
-        if problem is not None:
-            return problem
-        if self.role is not Role.LEADER:
-            return stepped_down_error()
-        if optime.term != self.term:
-            return stepped_down_error(
-                f"Term changed from {optime.term} to {self.term} while waiting for replication, "
-                "indicating that this node must have stepped down."
-            )
-        if self._satisfied(optime, wc):
-            return None
-        future = self.waiters.add(optime, wc)
-        timeout = wc.wtimeout_ms / 1000 if wc.wtimeout_ms > 0 else None
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
-        except TimeoutError:
-            return timeout_error(wc)
-        finally:
-            self.waiters.remove(future)
-
-    def _unsatisfiable(self, wc: WriteConcern) -> dict[str, Any] | None:
-        assert self.config is not None
-        data_bearing = [m for m in self.config.members if not m.arbiter_only]
-        if isinstance(wc.w, int):
-            if wc.w > len(data_bearing):
-                return unsatisfiable_error("Not enough data-bearing nodes")
-            return None
-        if wc.w == MAJORITY:
-            return None
-        pattern = self.config.settings.get_last_error_modes.get(wc.w)
-        if pattern is None:
-            return unknown_mode_error(wc.w)
-        everyone = [self.members[m.id] for m in data_bearing if m.id in self.members]
-        if not topology.tag_pattern_satisfied(everyone, pattern):
-            return unsatisfiable_error(f'Not enough nodes match write concern mode "{wc.w}"')
-        return None
-
-    def _satisfied(self, optime: OpTime, wc: WriteConcern) -> bool:
-        if self.last_applied < optime or self.config is None:
-            return False
-        if wc.w == MAJORITY:
-            return self.commit_point >= optime
-        reached = topology.members_at(self.members.values(), optime, durable=bool(wc.j))
-        if isinstance(wc.w, int):
-            return len(reached) >= wc.w
-        return topology.tag_pattern_satisfied(reached, self.config.settings.get_last_error_modes[wc.w])
+        return await self.write_concerns.wait(optime, write_concern)
 
     async def wait_for_read_concern(self, read_concern: dict[str, Any] | None, timeout: float | None) -> None:
         """Block a read until the data it asks for is visible: `afterClusterTime` against the
@@ -401,8 +303,7 @@ class ReplicationCoordinator:
         """Another member's optime moved: advance the commit point, release satisfied writes."""
         if self.role is Role.LEADER:
             self._update_commit_point()
-        if self.waiters:
-            self.waiters.release(self._satisfied)
+        self.write_concerns.release()
         self.progress.notify()
 
     def _update_commit_point(self) -> None:
@@ -419,8 +320,7 @@ class ReplicationCoordinator:
         self.commit_point = point
         self.commit_wall = wall
         self.majority.advance(point)
-        if self.waiters:
-            self.waiters.release(self._satisfied)
+        self.write_concerns.release()
 
     def learn_commit_point(self, point: OpTime, wall: datetime, from_sync_source: bool) -> None:
         """A commit point heard from another member. mongod's rule: one from a different term
@@ -573,7 +473,7 @@ class ReplicationCoordinator:
         self.leader_mode = LeaderMode.NOT_LEADER
         self.election_time = None
         self.first_optime_of_term = MAX_OPTIME
-        self.waiters.fail_all(stepped_down_error())
+        self.write_concerns.fail_all(stepped_down_error())
         self.member.groundtruth.record("stepdown", term=self.term, reason=reason)
         log.info("Stepping down from primary", extra={"attr": {"reason": reason}})
         self.set_state(MemberState.SECONDARY)
@@ -677,42 +577,7 @@ class ReplicationCoordinator:
         self.maybe_go_live()
 
     async def initiate(self, config_doc: Any) -> None:
-        if self.standalone:
-            raise CommandError(
-                76, "This node was not started with replication enabled.", code_name="NoReplicationEnabled"
-            )
-        if self.config is not None:
-            raise CommandError(23, "already initialized", code_name="AlreadyInitialized")
-        config = ReplSetConfig.from_document(config_doc)
-        if config.name != self.set_name:
-            raise CommandError(
-                93,
-                f"Rejecting initiate with a set name {config.name!r} that differs from "
-                f"the command line set name {self.set_name!r}",
-            )
-        mine = self.member.find_self(config)
-        if mine is None:
-            raise CommandError(
-                93,
-                "No host described in new configuration with "
-                f"{{version: {config.version}, term: {config.term}}} for replica set "
-                f"{config.name} maps to this node",
-                code_name="InvalidReplicaSetConfig",
-            )
-        if not mine.electable:
-            raise CommandError(93, "This node, the one receiving replSetInitiate, must be electable")
-        await self.heartbeats.check_initiate_quorum(config, mine.host)
-        if self.config is not None:
-            raise CommandError(23, "already initialized", code_name="AlreadyInitialized")
-        config = config.with_version_and_term(config.version, 0)
-        self.term = max(self.term, 0)
-        self.install_config(config, "initiate")
-        if self.last_applied == NULL_OPTIME:
-            self.sync.stop()
-            await self.write_noop({"msg": "initiating set"})
-            self.start_replication()
-        if len(config.members) == 1:
-            await self.elections.run("singleNodePromptElection")
+        await reconfig.initiate(self, config_doc)
 
     # --- lifecycle ------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -754,7 +619,7 @@ class ReplicationCoordinator:
                 await stepdown.step_down(self, step_down_secs=10, catch_up_secs=10, force=True)
             except CommandError as exc:
                 log.info("no stepdown before shutdown", extra={"attr": {"reason": str(exc)}})
-        self.waiters.fail_all(shutdown_error())
+        self.write_concerns.fail_all(shutdown_error())
         self.elections.cancel_timer()
         self.elections.cancel_takeovers()
         self.sync.stop()
@@ -818,8 +683,3 @@ class ReplicationCoordinator:
             await asyncio.sleep(1.0)
             if self.writable and time.monotonic() - self._last_write >= PERIODIC_NOOP_SECS:
                 await self.write_noop({"msg": "periodic noop"})
-
-
-def election_id(term: int) -> ObjectId:
-    """mongod's PV1 electionId: 7fffffff followed by the term as a 64-bit big-endian integer."""
-    return ObjectId(b"\x7f\xff\xff\xff" + term.to_bytes(8, "big"))

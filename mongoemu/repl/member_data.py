@@ -135,10 +135,6 @@ class MemberData:
         self.update_liveness(now)
         return self.advance(update.applied, update.applied_wall, update.durable, update.durable_wall)
 
-    def reset_progress(self) -> None:
-        """Forget reported optimes (after this member rolls back, its own entry moves backwards)."""
-        self.applied = self.durable = NULL_OPTIME
-
     def update_liveness(self, now: float) -> None:
         self.last_update = now
         self.last_update_stale = False

@@ -1,4 +1,8 @@
-"""replSetReconfig: validating a new config against the current one and installing it.
+"""replSetInitiate and replSetReconfig: validating a config and installing it.
+
+replSetInitiate needs every proposed member up and without a config of its own (mongod's quorum
+check); the initiating member writes the set's first oplog entry and the others fetch the
+config through heartbeats, then initial-sync from it.
 
 mongod's rules for a normal reconfig: only a writable primary runs it; the version must grow;
 the set name and replicaSetId stay; a host keeps its member _id; at most one voting member is
@@ -14,6 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mongoemu.errors import CommandError
+from mongoemu.oplog import NULL_OPTIME
 from mongoemu.repl.config import ReplSetConfig
 from mongoemu.repl.state import LeaderMode, Role
 
@@ -21,6 +26,41 @@ if TYPE_CHECKING:
     from mongoemu.repl.coordinator import ReplicationCoordinator
 
 PROPAGATION_SECS = 10.0
+
+
+async def initiate(coord: ReplicationCoordinator, doc: Any) -> None:
+    if coord.standalone:
+        raise CommandError(
+            76, "This node was not started with replication enabled.", code_name="NoReplicationEnabled"
+        )
+    if coord.config is not None:
+        raise CommandError(23, "already initialized", code_name="AlreadyInitialized")
+    config = ReplSetConfig.from_document(doc)
+    if config.name != coord.set_name:
+        raise CommandError(
+            93,
+            f"Rejecting initiate with a set name {config.name!r} that differs from "
+            f"the command line set name {coord.set_name!r}",
+        )
+    mine = coord.member.find_self(config)
+    if mine is None:
+        raise CommandError(
+            93,
+            "No host described in new configuration with "
+            f"{{version: {config.version}, term: {config.term}}} for replica set "
+            f"{config.name} maps to this node",
+            code_name="InvalidReplicaSetConfig",
+        )
+    if not mine.electable:
+        raise CommandError(93, "This node, the one receiving replSetInitiate, must be electable")
+    await coord.heartbeats.check_initiate_quorum(config, mine.host)
+    if coord.config is not None:
+        raise CommandError(23, "already initialized", code_name="AlreadyInitialized")
+    if coord.last_applied == NULL_OPTIME:
+        await coord.write_noop({"msg": "initiating set"})
+    coord.install_config(config.with_version_and_term(config.version, 0), "initiate")
+    if len(config.members) == 1:
+        await coord.elections.run("singleNodePromptElection")
 
 
 def _incompatible(message: str) -> CommandError:

@@ -1,4 +1,5 @@
-"""`replSetGetStatus`, shaped as mongod's (TopologyCoordinator::prepareStatusResponse)."""
+"""What a member reports about its set: the replica-set fields of `hello` and `replSetGetStatus`,
+shaped as mongod's (TopologyCoordinator::fillHelloForReplSet and prepareStatusResponse)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bson import Int64
+from bson import Int64, ObjectId
 
 from mongoemu.errors import CommandError
 from mongoemu.repl.member_data import MemberData
@@ -127,3 +128,53 @@ def status_document(coord: ReplicationCoordinator) -> dict[str, Any]:
     doc["members"] = members
     doc["ok"] = 1.0
     return doc
+
+
+def hello_fields(coord: ReplicationCoordinator) -> dict[str, Any]:
+    """The replica-set fields of `hello` (and of serverStatus.repl), as mongod's fillHelloForReplSet."""
+    if coord.standalone:
+        return {"isWritablePrimary": True}
+    doc: dict[str, Any] = {
+        "isWritablePrimary": coord.writable,
+        "secondary": coord.state is MemberState.SECONDARY,
+    }
+    config = coord.config
+    if config is None or coord.self_id is None:
+        doc["isreplicaset"] = True
+        if config is not None:
+            doc["setName"] = config.name
+            doc["info"] = "Does not have a valid replica set config"
+        return doc
+    visible = [m for m in config.members if not m.hidden and m.secondary_delay_secs == 0]
+    doc["hosts"] = [m.host for m in visible if m.electable]
+    passives = [m.host for m in visible if not m.electable and not m.arbiter_only]
+    if passives:
+        doc["passives"] = passives
+    doc["setName"] = config.name
+    doc["setVersion"] = config.version
+    primary = coord.primary_host()
+    if primary is not None:
+        doc["primary"] = primary
+    me = config.member_by_id(coord.self_id)
+    assert me is not None
+    if me.priority == 0 and not me.arbiter_only:
+        doc["passive"] = True
+    if me.hidden:
+        doc["hidden"] = True
+    if me.tags:
+        doc["tags"] = dict(me.tags)
+    doc["me"] = me.host
+    if coord.role is Role.LEADER:
+        doc["electionId"] = election_id(coord.term)
+    doc["lastWrite"] = {
+        "opTime": coord.last_applied.to_document(),
+        "lastWriteDate": coord.last_applied_wall,
+        "majorityOpTime": coord.commit_point.to_document(),
+        "majorityWriteDate": coord.commit_wall,
+    }
+    return doc
+
+
+def election_id(term: int) -> ObjectId:
+    """mongod's PV1 electionId: 7fffffff followed by the term as a 64-bit big-endian integer."""
+    return ObjectId(b"\x7f\xff\xff\xff" + term.to_bytes(8, "big"))

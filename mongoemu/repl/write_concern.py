@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bson import Int64
 
 from mongoemu.errors import CommandError
 from mongoemu.oplog import OpTime
+from mongoemu.repl import topology
+from mongoemu.repl.state import Role
+
+if TYPE_CHECKING:
+    from mongoemu.repl.coordinator import ReplicationCoordinator
 
 MAJORITY = "majority"
 
@@ -26,10 +31,6 @@ class WriteConcern:
     j: bool | None = None
     wtimeout_ms: int = 0
     client_supplied: bool = False
-
-    @property
-    def acknowledged(self) -> bool:
-        return self.w != 0 or self.j is True
 
     def to_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"w": self.w, "wtimeout": self.wtimeout_ms}
@@ -146,3 +147,74 @@ class Waiters:
             if not waiter.future.done():
                 waiter.future.set_result(dict(error))
         self._waiters.clear()
+
+
+class WriteConcerns:
+    """The primary's side of write concern: whether one can be met at all, whether it holds
+    for an optime now, and waiting until it does."""
+
+    def __init__(self, coordinator: ReplicationCoordinator) -> None:
+        self.coord = coordinator
+        self.waiters = Waiters()
+
+    async def wait(self, optime: OpTime, doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        coord = self.coord
+        wc = WriteConcern.parse(doc)
+        if coord.standalone or (wc.w == 0 and not wc.j):
+            return None
+        problem = self.unsatisfiable(wc)
+        if problem is not None:
+            return problem
+        if coord.role is not Role.LEADER:
+            return stepped_down_error()
+        if optime.term != coord.term:
+            return stepped_down_error(
+                f"Term changed from {optime.term} to {coord.term} while waiting for replication, "
+                "indicating that this node must have stepped down."
+            )
+        if self.satisfied(optime, wc):
+            return None
+        future = self.waiters.add(optime, wc)
+        timeout = wc.wtimeout_ms / 1000 if wc.wtimeout_ms > 0 else None
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            return timeout_error(wc)
+        finally:
+            self.waiters.remove(future)
+
+    def unsatisfiable(self, wc: WriteConcern) -> dict[str, Any] | None:
+        """The writeConcernError of a concern no set of members could ever meet, else None."""
+        config = self.coord.config
+        assert config is not None
+        data_bearing = [m for m in config.members if not m.arbiter_only]
+        if isinstance(wc.w, int):
+            return unsatisfiable_error("Not enough data-bearing nodes") if wc.w > len(data_bearing) else None
+        if wc.w == MAJORITY:
+            return None
+        pattern = config.settings.get_last_error_modes.get(wc.w)
+        if pattern is None:
+            return unknown_mode_error(wc.w)
+        members = self.coord.members
+        everyone = [members[m.id] for m in data_bearing if m.id in members]
+        if not topology.tag_pattern_satisfied(everyone, pattern):
+            return unsatisfiable_error(f'Not enough nodes match write concern mode "{wc.w}"')
+        return None
+
+    def satisfied(self, optime: OpTime, wc: WriteConcern) -> bool:
+        coord = self.coord
+        if coord.last_applied < optime or coord.config is None:
+            return False
+        if wc.w == MAJORITY:
+            return coord.commit_point >= optime
+        reached = topology.members_at(coord.members.values(), optime, durable=bool(wc.j))
+        if isinstance(wc.w, int):
+            return len(reached) >= wc.w
+        return topology.tag_pattern_satisfied(reached, coord.config.settings.get_last_error_modes[wc.w])
+
+    def release(self) -> None:
+        if self.waiters:
+            self.waiters.release(self.satisfied)
+
+    def fail_all(self, error: dict[str, Any]) -> None:
+        self.waiters.fail_all(error)
