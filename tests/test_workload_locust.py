@@ -117,6 +117,10 @@ def test_headless_run_reports_every_operation_without_failures(
     assert len({(e.user_class, e.t_start) for e in unsettled}) <= 20
     assert len(acked) > 200
     assert {e.collection for e in acked} >= {PROMPTS, "vectorstores", "usage_metrics", "users", "canary"}
+    # The canary: one writer at a 100 ms cadence, sequence numbers without a gap.
+    canary = sorted(e.seq for e in entries if e.collection == "canary")
+    assert canary == list(range(1, len(canary) + 1))
+    assert len(canary) >= 150  # at most 300 in 30 s; w:majority round trips on 3 members slow it a little
     with rs.client() as client:
         verification = verify_ledger(client, SMALL["HUBCHAOS_DATABASE"], entries)
     assert verification.acked_missing == []
@@ -254,6 +258,33 @@ def test_a_blocked_find_shows_in_the_reported_time(single_member: Any, tmp_path:
     lists = events[events["op"] == "prompts.list_by_category"]
     assert len(lists) == result["requests"]
     assert lists["duration_ms"].min() >= 200
+
+
+def test_users_stop_by_themselves_at_their_operation_limit(single_member: Any, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    stats = tmp_path / "stats"
+    proc = run(
+        locust_command(
+            "--headless",
+            "-u",
+            "3",
+            "-r",
+            "3",
+            "-t",
+            "8s",
+            "--host",
+            single_member.uri,
+            "--json-file",
+            str(stats),
+            "HubUser",
+        ),
+        env=workload_env(run_dir, HUBCHAOS_LIMITS__MAX_OPS_PER_USER="5"),
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert sum(s["requests"] for s in read_stats(stats).values()) == 15
+    assert len(pq.read_table(run_dir / EVENTS)) == 15
 
 
 @pytest.mark.parametrize("variable", ["HUBCHAOS_HUB__WAIT_MIN_S=-1", "HUBCHAOS_VECTOR__MODE=faiss"])

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from locustfiles.settings import DriverProfile, MixWeights, SettingsError, VectorMode, load_settings
+from locustfiles.settings import (
+    CorpusSettings,
+    DriverProfile,
+    MixWeights,
+    SettingsError,
+    VectorMode,
+    load_settings,
+)
 
 PRODUCTION_PROFILE = {
     "readPreference": "primaryPreferred",
@@ -82,6 +90,38 @@ def test_per_class_driver_overrides(tmp_path: Path) -> None:
     ingest = s.driver_for("ingest")
     assert (ingest.w, ingest.max_pool_size, ingest.min_pool_size) == (1, 10, 5)
     assert s.driver_for("hub").max_pool_size == 50
+
+
+def test_vector_mode_names_the_query_operation_and_the_atlas_index() -> None:
+    from pymongo import MongoClient
+
+    from locustfiles.corpus import Corpus
+    from locustfiles.instrumented import Instrument, WriteIds
+    from locustfiles.model import vector_search_index
+    from locustfiles.operations import HubOperations
+
+    s = load_settings()
+    s.vector.mode = VectorMode.ATLAS
+    s.corpus = CorpusSettings(users=10, prompts=10, stores=2, vectors_per_store=2, embedding_dim=64)
+    client: MongoClient = MongoClient("mongodb://127.0.0.1:1/", connect=False)
+    try:
+        ops = HubOperations(
+            client.aihub,
+            Instrument(None, None, "HubUser", WriteIds("t")),  # type: ignore[arg-type]
+            corpus=Corpus(s.corpus, s.seed),
+            settings=s,
+            rng=np.random.default_rng(0),
+            owner="t-u1",
+        )
+    finally:
+        client.close()
+    assert "vectors.query.atlas" in ops.operation_names and "vectors.query.knn" not in ops.operation_names
+    index = vector_search_index(s).document
+    assert index["name"] == "hub_vectors" and index["type"] == "vectorSearch"
+    assert index["definition"]["fields"] == [
+        {"type": "vector", "path": "embedding", "numDimensions": 64, "similarity": "cosine"},
+        {"type": "filter", "path": "storeId"},
+    ]
 
 
 def test_operation_names_of_the_mix() -> None:
