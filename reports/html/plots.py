@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib import rc_context
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -31,7 +32,8 @@ from reports.timeline import Timeline
 WIDTH_IN = 12.4  # at DPI: 1240 px, the report's content width at 1280 px
 DPI = 100
 LEFT, RIGHT = 0.075, 0.985
-LABEL_GAP_PX = 70  # fault labels closer than this are skipped, so dozens of faults stay legible
+LABEL_GAP_PX = 70  # fault and term labels closer than this are skipped, so dozens stay legible
+TOP_BAND_IN = 0.7
 RC = {
     "text.parse_math": False,
     "font.size": 9,
@@ -136,10 +138,26 @@ def _png(figure: Figure) -> bytes:
 def _figure(height_in: float, rows: int = 1, heights: list[float] | None = None) -> tuple[Figure, list[Axes]]:
     figure = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI)
     axes = figure.subplots(rows, 1, sharex=True, squeeze=False, height_ratios=heights)[:, 0]
+    # The band above the plots holds, from the top: the legend, then the first panel's title
+    # (left) and the fault labels.
     figure.subplots_adjust(
-        left=LEFT, right=RIGHT, top=1 - 0.42 / height_in, bottom=0.5 / height_in, hspace=0.35
+        left=LEFT, right=RIGHT, top=1 - TOP_BAND_IN / height_in, bottom=0.5 / height_in, hspace=0.35
     )
     return figure, list(axes)
+
+
+def _legend(figure: Figure, handles: list[Artist]) -> None:
+    figure.legend(handles=handles, loc="upper right", bbox_to_anchor=(RIGHT, 1.0), ncols=len(handles))
+
+
+def _sparse(xs: list[float], ax: Axes, span: float) -> list[int]:
+    """Which of these x positions (ascending) to label so that labels stay LABEL_GAP_PX apart."""
+    px_per_unit = ax.get_window_extent().width / max(span, 1.0)
+    chosen: list[int] = []
+    for i, x in enumerate(xs):
+        if not chosen or (x - xs[chosen[-1]]) * px_per_unit >= LABEL_GAP_PX:
+            chosen.append(i)
+    return chosen
 
 
 class _TimeAxis:
@@ -176,22 +194,18 @@ class _TimeAxis:
                     )
             ax.set_xlim(0, max(self.end, 1.0))
         top = axes[0]
-        px_per_s = top.get_window_extent().width / max(self.end, 1.0)
         short = len(self.faults) > 8
-        last_px = -np.inf
         on_top = blended_transform_factory(top.transData, top.transAxes)
-        for fault_id, kind, start, _ in self.faults:
-            if start * px_per_s - last_px < LABEL_GAP_PX:
-                continue
-            last_px = start * px_per_s
+        for i in _sparse([start for _, _, start, _ in self.faults], top, self.end):
+            fault_id, kind, start, _ = self.faults[i]
             top.text(
                 start, 1.01, fault_id if short else f"{fault_id} {kind}", transform=on_top, fontsize=8,
                 color=palette.VERMILLION, va="bottom", ha="left", clip_on=False,
             )  # fmt: skip
         axes[-1].set_xlabel("seconds since the run started")
 
-    def legend_handles(self) -> list[Patch]:
-        handles = []
+    def legend_handles(self) -> list[Artist]:
+        handles: list[Artist] = []
         if self.faults:
             handles.append(Patch(color=palette.VERMILLION, alpha=0.25, label="fault"))
         if self.recoveries:
@@ -221,10 +235,7 @@ def _latency(timeline: Timeline, axis: _TimeAxis) -> Figure:
         ax.set_ylabel("ms")
         ax.set_title(f"{series.group}  ({sum(series.count):,} successful)", fontsize=9, pad=14)
     axis.decorate(axes)
-    handles, _ = axes[0].get_legend_handles_labels()
-    axes[0].legend(
-        handles=handles + axis.legend_handles(), loc="upper right", ncols=6, bbox_to_anchor=(1, 1.32)
-    )
+    _legend(figure, axes[0].get_legend_handles_labels()[0] + axis.legend_handles())
     return figure
 
 
@@ -246,8 +257,7 @@ def _throughput(timeline: Timeline, axis: _TimeAxis) -> Figure:
         ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))
         ax.set_ylabel("per s")
     axis.decorate(axes)
-    top.legend(handles=top.get_legend_handles_labels()[0] + axis.legend_handles(), loc="upper right",
-               ncols=4, bbox_to_anchor=(1, 1.3))  # fmt: skip
+    _legend(figure, top.get_legend_handles_labels()[0] + axis.legend_handles())
     bottom.legend(loc="upper right", ncols=2)
     return figure
 
@@ -272,19 +282,21 @@ def _states(summary: Summary, axis: _TimeAxis) -> Figure:
     ax.set_yticks(range(len(members)), members)
     ax.set_ylim(len(members) - 0.5, -0.5)
     ax.grid(axis="y", visible=False)
-    highest = -1
+    changes: list[tuple[float, int]] = []  # when the highest term seen went up, and to what
     for s in sorted(summary.member_states, key=lambda s: s.start):
-        if s.term is not None and s.term > highest:
-            if highest >= 0:
-                ax.axvline(s.start - axis.origin, color=palette.BLACK, ls=":", lw=0.9)
-                ax.text(s.start - axis.origin, len(members) - 0.5, f" term {s.term}", va="bottom", fontsize=8)
-            highest = s.term
+        if s.term is not None and (not changes or s.term > changes[-1][1]):
+            changes.append((s.start - axis.origin, s.term))
+    changes = changes[1:]  # the first is the term the run started in
+    for t, _ in changes:
+        ax.axvline(t, color=palette.BLACK, ls=":", lw=0.9)
+    for i in _sparse([t for t, _ in changes], ax, axis.end):
+        t, term = changes[i]
+        ax.text(t, len(members) - 0.5, f" term {term}", va="bottom", fontsize=8)
     axis.decorate([ax])
-    handles = [
+    handles: list[Artist] = [
         Patch(facecolor=c, hatch="////" if st == UNREACHABLE else None, label=st) for st, c in seen.items()
     ]
-    ax.legend(handles=handles + axis.legend_handles(), loc="upper right", ncols=8,
-              bbox_to_anchor=(1, 1.0 + 0.5 / (1.3 + 0.42 * len(members))))  # fmt: skip
+    _legend(figure, handles + axis.legend_handles())
     return figure
 
 
@@ -300,8 +312,7 @@ def _lag(timeline: Timeline, summary: Summary, axis: _TimeAxis) -> Figure:
     ax.set_ylim(bottom=0)
     ax.set_ylabel("s")
     axis.decorate([ax])
-    handles = ax.get_legend_handles_labels()[0] + axis.legend_handles()
-    ax.legend(handles=handles, loc="upper right", ncols=8, bbox_to_anchor=(1, 1.16))
+    _legend(figure, ax.get_legend_handles_labels()[0] + axis.legend_handles())
     return figure
 
 
@@ -319,8 +330,7 @@ def _canary(timeline: Timeline, axis: _TimeAxis) -> Figure:
     ax.grid(False)
     axis.decorate([ax], shade=False)
     present = sorted(set(category.tolist()))
-    handles = [Patch(color=CANARY[i][0], label=CANARY[i][1]) for i in present]
-    ax.legend(handles=handles, loc="upper right", ncols=4, bbox_to_anchor=(1, 1.55))
+    _legend(figure, [Patch(color=CANARY[i][0], label=CANARY[i][1]) for i in present])
     return figure
 
 
