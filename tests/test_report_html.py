@@ -157,3 +157,19 @@ def test_error_classes_and_latency_rows_are_complete(tmp_path: Path) -> None:
     assert summary.errors is not None
     classes = [tuple(r) for r in page.tables["errors"] if len(r) == 4 and r[2] in {"network", "not_primary"}]
     assert classes == [(e.phase.value, e.op, e.error_class, str(e.count)) for e in summary.errors.by_class]
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_tiny_run_with_an_operation_that_never_succeeded_renders(tmp_path: Path) -> None:
+    b = RunBuilder()
+    b.series("prompts.get", 0, 0.5, every=0.1)
+    b.series("vectors.upsert", 0, 0.5, every=0.1, ok=False, error_class=ErrorClass.NETWORK)
+    b.probe_round(0.1, {"m0": ("PRIMARY", -1), "m1": None, "m2": ("SECONDARY", 1)})
+    b.fault("f1", 0.2, kind="stop", members=[])
+    run_dir = b.write_to(tmp_path / "tiny")
+    summary = analyse(run_dir)
+    assert summary.timeline is not None and len(summary.timeline.start) == 1
+    assert [s.p50_ms for s in summary.timeline.latency] == [[10.0], [None]]
+    html = render_report(run_dir, summary)
+    check_report(html, summary)
+    assert "f1 · stop primary → no member" in html
