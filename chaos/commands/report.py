@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from chaos.commands.verdicts import print_verdicts
+from chaos.commands.verdicts import print_outputs, print_verdicts
 from chaos.errors import UsageError
 from chaos.scenario.load import load
 from reports import rundir
@@ -33,5 +33,7 @@ def report(run_dir: Path, overrides: tuple[str, ...]) -> None:
     slos = load(scenario_file, overrides).slos.resolve() if scenario_file.exists() else None
     summary = analyse(run_dir, slos)
     write_outputs(run_dir, summary)
-    print_verdicts(Console(), summary)
+    console = Console()
+    print_verdicts(console, summary)
+    print_outputs(console, run_dir.resolve())
     sys.exit(summary.exit_code)

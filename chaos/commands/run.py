@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from chaos.commands.verdicts import print_verdicts
+from chaos.commands.verdicts import print_outputs, print_verdicts
 from chaos.scenario.load import load
 
 
@@ -45,5 +45,5 @@ def run(scenario: Path, out: Path | None, overrides: tuple[str, ...], workers: i
     out_console = Console()
     if result.summary is not None:
         print_verdicts(out_console, result.summary)
-    out_console.print(f"run directory: {result.run_dir}", highlight=False)
+    print_outputs(out_console, result.run_dir)
     sys.exit(int(result.exit_code))

@@ -1,11 +1,14 @@
-"""The verdict table printed at the end of a drill and by `hubchaos report`."""
+"""What `hubchaos run` and `hubchaos report` print: the verdict table and where the outputs are."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from reports import rundir
 from reports.summary import Summary
 from reports.verdicts import Verdict, show
 
@@ -28,3 +31,11 @@ def print_verdicts(console: Console, summary: Summary) -> None:
             f"[{_STYLE[r.verdict]}]{r.verdict.value}[/]",
         )
     console.print(table)
+
+
+def print_outputs(console: Console, run_dir: Path) -> None:
+    """The run directory and the files a person opens next, when they were written."""
+    console.print(f"run directory: {run_dir}", highlight=False)
+    for name in (rundir.REPORT, rundir.SUMMARY_MD, rundir.JUNIT):
+        if (run_dir / name).is_file():
+            console.print(f"  {name}: {run_dir / name}", highlight=False)
