@@ -7,10 +7,13 @@ measured must agree with the members' own ground-truth logs.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pyarrow.parquet as pq
 import pytest
 
@@ -170,3 +173,76 @@ faults:
     assert summary.rollback.lost_elsewhere == 0
     assert summary.rollback.lost_in_rollback == len(lost)
     assert summary.rollback.acked == len(lost) + summary.rollback.rolled_back_present
+
+
+def test_a_killed_drill_is_healed_and_stopped_from_its_registration(tmp_path: Path) -> None:
+    """SIGKILL the runner while a member is frozen: `hubchaos heal` resumes it and
+    `hubchaos cluster down --name drill-<run>` stops the members the drill left running."""
+    scenario = _scenario(
+        tmp_path,
+        "killed",
+        """\
+target: {backend: local, members: 3, settings: {electionTimeoutMillis: 1000, heartbeatIntervalMillis: 200}}
+workload:
+  users: 2
+  duration: 60s
+  corpus: {users: 10, prompts: 50, stores: 2, vectors_per_store: 5, embedding_dim: 8}
+faults:
+  - {at: 2s, kind: pause, target: secondary}
+""",
+    )
+    env = {**os.environ, "HUBCHAOS_STATE_DIR": str(tmp_path / "state")}
+    out = tmp_path / "run"
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "chaos", "run", str(scenario), "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while '"action":"inject"' not in _read(out / rundir.FAULTS):
+            assert runner.poll() is None and time.monotonic() < deadline, "the pause was never injected"
+            time.sleep(0.2)
+    finally:
+        runner.kill()
+        runner.wait()
+    name = f"drill-{out.name}"
+    [paused] = json.loads(_read(out / rundir.FAULTS).splitlines()[0])["members"]
+    pids = {
+        p.name: int((out / "members" / p.name / "db" / "mongod.lock").read_text())
+        for p in (out / "members").iterdir()
+    }
+    assert psutil.Process(pids[paused]).status() == psutil.STATUS_STOPPED
+
+    healed = subprocess.run(
+        [sys.executable, "-m", "chaos", "heal", "--name", name, "--wait"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert healed.returncode == 0, healed.stdout + healed.stderr
+    assert psutil.Process(pids[paused]).status() != psutil.STATUS_STOPPED
+
+    down = subprocess.run(
+        [sys.executable, "-m", "chaos", "cluster", "down", "--name", name],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not any(
+        psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        for pid in pids.values()
+    )
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""

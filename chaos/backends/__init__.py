@@ -40,6 +40,15 @@ AnyState = Annotated[LocalState | DockerState | ComposeState | ExternalState, Fi
 _STATE: TypeAdapter[AnyState] = TypeAdapter(AnyState)
 
 
+STATE_FILE = "cluster.json"
+
+
+def cluster_dir(state_dir: Path, name: str) -> Path:
+    """Where a named cluster's state lives: `hubchaos cluster ...` and drills register there, so
+    `hubchaos cluster down --name NAME` can stop what a killed process left running."""
+    return state_dir / "clusters" / name
+
+
 def new_cluster_id() -> str:
     """Six hex digits: short enough for interface names (15 characters at most)."""
     return secrets.token_hex(3)

@@ -9,17 +9,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from chaos.backends import MemberStatus, create, save_state
+from chaos.backends import STATE_FILE, MemberStatus, cluster_dir, create, save_state
 from chaos.backends.compose import ComposeCluster, read_topology
 from chaos.backends.docker import DockerCluster
-from chaos.commands.common import (
-    STATE_FILE,
-    attach_named,
-    cluster_dir,
-    name_option,
-    resolve_state_dir,
-    state_dir_option,
-)
+from chaos.commands.common import attach_named, name_option, resolve_state_dir, state_dir_option
 from chaos.errors import UsageError
 from chaos.target import ComposeTarget, Target, load_target, parse_target
 

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import click
 
-from chaos.backends import Cluster, attach, load_state
+from chaos.backends import STATE_FILE, Cluster, attach, cluster_dir, load_state
 from chaos.faults.journal import STATE_DIR_ENV, default_state_dir
-
-STATE_FILE = "cluster.json"
 
 state_dir_option = click.option(
     "--state-dir",
@@ -23,10 +21,6 @@ name_option = click.option("--name", default="default", show_default=True, help=
 
 def resolve_state_dir(option: Path | None) -> Path:
     return option or default_state_dir()
-
-
-def cluster_dir(base: Path, name: str) -> Path:
-    return base / "clusters" / name
 
 
 def attach_named(base: Path, name: str) -> Cluster:

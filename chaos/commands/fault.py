@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 import yaml
 
-from chaos.commands.common import attach_named, cluster_dir, name_option, resolve_state_dir, state_dir_option
+from chaos.backends import cluster_dir
+from chaos.commands.common import attach_named, name_option, resolve_state_dir, state_dir_option
 from chaos.errors import UsageError
 from chaos.faults.injector import FaultInjector
 from chaos.faults.journal import Journal

@@ -6,14 +6,8 @@ from pathlib import Path
 
 import click
 
-from chaos.commands.common import (
-    STATE_FILE,
-    attach_named,
-    cluster_dir,
-    name_option,
-    resolve_state_dir,
-    state_dir_option,
-)
+from chaos.backends import STATE_FILE, cluster_dir
+from chaos.commands.common import attach_named, name_option, resolve_state_dir, state_dir_option
 from chaos.errors import HealError
 from chaos.faults.journal import Journal
 from chaos.faults.sweep import heal_everything

@@ -17,6 +17,7 @@ records the failure in run.json.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import time
@@ -128,19 +129,29 @@ class Drill:
 
     @contextmanager
     def _cluster(self, cluster: Cluster) -> Iterator[None]:
+        """Up, healthy, and down again at the end. While it runs the cluster is registered as
+        `drill-<run id>`, so that if this process is killed `hubchaos cluster down --name
+        drill-<run id>` still finds and stops what it started."""
         self._enter(f"bringing up the {cluster.kind} cluster")
-        started = False
+        registration = (
+            backends.cluster_dir(default_state_dir(), f"drill-{self.info.run_id}") / backends.STATE_FILE
+        )
+        managed = not isinstance(self.scenario.target, ExternalTarget)
         try:
             cluster.up()
-            started = True
+            if managed:
+                backends.save_state(registration, cluster)
             self.info.members = [m.info() for m in cluster.members]
             self.directory.write_info(self.info)
             cluster.wait_healthy()
             yield
         finally:
-            if started and not isinstance(self.scenario.target, ExternalTarget):
+            if managed:
                 self._enter("tearing down")
                 cluster.down()
+                registration.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    registration.parent.rmdir()
 
     def _drive(self, cluster: Cluster) -> None:
         settings = self.scenario.workload.settings
