@@ -21,6 +21,7 @@ import argparse
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,16 @@ def writable_at(members: list[MemberProcess], after: float) -> float | None:
     return min(times) if times else None
 
 
+def wait_for(value: Callable[[], float | None], timeout: float = 120) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = value()
+        if found is not None:
+            return found
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing happened within {timeout:.0f} s")
+
+
 def healthy(members: list[MemberProcess]) -> MemberProcess:
     """Wait until every member is PRIMARY or SECONDARY and within a second of the primary;
     return the primary."""
@@ -140,12 +151,11 @@ def failover(base: Path, profile: str, kills: int) -> None:
             time.sleep(0.5)
             killed = time.time()
             primary.kill()
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and not [a for a in writer.acks if a > killed]:
-                time.sleep(0.02)
-            first_ack = min(a for a in writer.acks if a > killed)
-            writable = writable_at(members, killed)
-            assert writable is not None
+            writable = wait_for(lambda killed=killed: writable_at(members, killed))
+            # Acks of writes the old primary finished before it died do not count.
+            first_ack = wait_for(
+                lambda writable=writable: min((a for a in writer.acks if a >= writable), default=None)
+            )
             elected.append(writable - killed)
             resumed.append(first_ack - killed)
             primary.start()

@@ -124,3 +124,18 @@ def test_primary_that_loses_the_majority_steps_down(start_replica_set: StartSet)
         for m in rs.members:
             m.resume()
     assert events(primary, "stepdown")[-1]["reason"] == "can't see a majority of the set"
+
+
+def test_a_primary_stopped_gracefully_hands_over_at_once(start_replica_set: StartSet) -> None:
+    # A long election timeout: only the handoff can make a new primary within a few seconds.
+    rs = start_replica_set(3, settings={"electionTimeoutMillis": 8000, "heartbeatIntervalMillis": 200})
+    old = rs.primary()
+    eventually(lambda: all(state_of(m) in ("PRIMARY", "SECONDARY") for m in rs.members), 10, "a settled set")
+    stopped = time.monotonic()
+    old.stop()
+    new = eventually(lambda: writable_primary(rs.members), 6, "a primary after the graceful stop")
+    assert time.monotonic() - stopped < 6
+    assert events(old, "stepdown")[-1]["reason"] == "shutdown"
+    won = [e for e in events(new, "election") if e["outcome"] == "won"]
+    assert won[-1]["reason"] == "stepUpRequestSkipDryRun"
+    assert events(old, "shutdown")[-1]["clean"] is True

@@ -155,12 +155,14 @@ async def shutdown(ctx: CommandContext) -> dict[str, Any]:
         raise CommandError(2, "shutdown: timeoutSecs must be a number")
     if coordinator.writable:
         try:
-            await stepdown.step_down(
+            successor = await stepdown.step_down(
                 coordinator, max(float(timeout), 1.0), 0.0 if force else float(timeout), force
             )
         except CommandError:
             if not force:
                 raise
+        else:
+            await stepdown.hand_over(coordinator, successor)
     coordinator.handoff_on_stop = False
     ctx.member.request_shutdown()
     return {"ok": 1.0}

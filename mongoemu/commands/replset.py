@@ -54,7 +54,9 @@ async def repl_set_step_down(ctx: CommandContext) -> dict[str, Any]:
     catch_up = _seconds(ctx.body.get("secondaryCatchUpPeriodSecs"), "secondaryCatchUpPeriodSecs", 10.0)
     if catch_up > secs:
         raise CommandError(2, "stepdown period must be longer than secondaryCatchUpPeriodSecs")
-    await stepdown.step_down(ctx.member.coordinator, secs, catch_up, bool(ctx.body.get("force", False)))
+    coordinator = ctx.member.coordinator
+    successor = await stepdown.step_down(coordinator, secs, catch_up, bool(ctx.body.get("force", False)))
+    coordinator.spawn(stepdown.hand_over(coordinator, successor))
     return {"ok": 1.0}
 
 

@@ -616,7 +616,8 @@ class ReplicationCoordinator:
         self.stopping = True
         if self.handoff_on_stop and self.writable:
             try:
-                await stepdown.step_down(self, step_down_secs=10, catch_up_secs=10, force=True)
+                successor = await stepdown.step_down(self, step_down_secs=10, catch_up_secs=10, force=True)
+                await stepdown.hand_over(self, successor)
             except CommandError as exc:
                 log.info("no stepdown before shutdown", extra={"attr": {"reason": str(exc)}})
         self.write_concerns.fail_all(shutdown_error())

@@ -2,7 +2,7 @@
 
 A stepdown stops accepting writes at once (hello says isWritablePrimary: false), waits up to
 secondaryCatchUpPeriodSecs for a majority to have the primary's last write with one of them
-electable, then steps down and may not stand again for stepDownSecs. It then hands the
+electable, then steps down and may not stand again for stepDownSecs. The caller then hands the
 election over to the best caught-up secondary with replSetStepUp (mongod's election handoff),
 so the set does not wait for an election timeout.
 """
@@ -27,7 +27,7 @@ log = logging.getLogger("mongoemu.repl")
 
 async def step_down(
     coord: ReplicationCoordinator, step_down_secs: float, catch_up_secs: float, force: bool
-) -> None:
+) -> str | None:
     if coord.role is not Role.LEADER:
         raise CommandError(10107, "not primary so can't step down", code_name="NotWritablePrimary")
     if coord.leader_mode is LeaderMode.ATTEMPTING_STEPDOWN:
@@ -70,11 +70,13 @@ async def step_down(
     coord.stepdown_until = start + step_down_secs
     successor = topology.handoff_candidate(coord.config, coord.members, coord.last_applied)
     coord.step_down_now("replSetStepDown command" if not coord.stopping else "shutdown")
-    if successor is not None:
-        coord.spawn(_hand_over(coord, successor.host))
+    return successor.host if successor is not None else None
 
 
-async def _hand_over(coord: ReplicationCoordinator, host: str) -> None:
+async def hand_over(coord: ReplicationCoordinator, host: str | None) -> None:
+    """Ask `host` to stand at once (mongod's election handoff after a stepdown)."""
+    if host is None:
+        return
     timeout = coord.settings_ms[0] / 1000
     try:
         reply = await coord.peers.get(host).command(
