@@ -47,6 +47,10 @@ async def run(coord: ReplicationCoordinator) -> None:
             )
             await asyncio.sleep(RETRY_SECS)
             continue
+        except Exception:
+            log.exception("initial sync attempt failed unexpectedly", extra={"attr": {"syncSource": source}})
+            await asyncio.sleep(RETRY_SECS)
+            continue
         finally:
             coord.sync_source = ""
         coord.member.groundtruth.record(

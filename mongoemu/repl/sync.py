@@ -132,8 +132,23 @@ class SyncLoop:
             except SourceFailed as exc:
                 log.info("sync source failed", extra={"attr": {"syncSource": source.host, "error": str(exc)}})
                 self._denylist[source.host] = time.monotonic() + 1.0
+            except Exception:
+                # A bug must not leave the member without replication: log it and start over.
+                log.exception(
+                    "replication failed; starting again", extra={"attr": {"syncSource": source.host}}
+                )
+                await self._recover()
             finally:
                 coord.sync_source = ""
+
+    async def _recover(self) -> None:
+        coord = self.coord
+        if coord.meta.rollback_pending:
+            await initial_sync.run(coord)
+        elif coord.state is MemberState.ROLLBACK:
+            coord.set_state(MemberState.RECOVERING)
+            coord.maybe_go_live()
+        await asyncio.sleep(1.0)
 
     def _producer_stopped(self) -> bool:
         point = self.coord.member.failpoints.get(STOP_PRODUCER_FAILPOINT)
