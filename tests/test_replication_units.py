@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from bson import Timestamp
@@ -22,6 +24,9 @@ from mongoemu.repl.messages import (
     VoteRequest,
     VoteResponse,
 )
+from mongoemu.repl.metadata import MetadataFile, ReplMetadata
+from mongoemu.repl.notifier import Notifier
+from mongoemu.repl.oplog_reader import OplogCursor
 from mongoemu.repl.state import MemberState
 from mongoemu.repl.write_concern import MAJORITY, Waiters, WriteConcern
 
@@ -279,3 +284,65 @@ def test_oplog_window_reads_by_timestamp_and_backwards() -> None:
     assert [d["i"] for d in window.entries_before(None, 2)] == [5, 4]
     assert [d["i"] for d in window.entries_before(ot(4, 2), 10)] == [3, 2, 1]
     assert [d["i"] for d in window.slice_from(1, 10, max_bytes=25)] == [2, 3]
+
+
+# --- persisted metadata and the oplog cursor -------------------------------------------------
+def test_replication_metadata_survives_a_reload(tmp_path: Path) -> None:
+    store = MetadataFile(tmp_path)
+    assert store.load() == ReplMetadata()
+    meta = ReplMetadata(
+        config={"_id": "rs0"},
+        term=7,
+        last_vote_term=7,
+        last_vote_candidate=2,
+        rollback_pending=True,
+        min_valid=ot(50, 7),
+        rbid=3,
+    )
+    store.save(meta)
+    assert store.load() == meta
+    assert [p.name for p in tmp_path.iterdir()] == ["replset.bson"]
+
+
+def oplog_member(entries: int) -> SimpleNamespace:
+    window = OplogWindow()
+    for i in range(1, entries + 1):
+        window.append(ot(i, 1), {"ts": Timestamp(i, 1), "t": 1, "op": "n" if i % 2 else "i", "i": i}, 10)
+    coordinator = SimpleNamespace(oplog_generation=0, oplog_written=Notifier())
+    return SimpleNamespace(oplog=window, coordinator=coordinator)
+
+
+def test_oplog_cursor_reads_ranges_backwards_and_with_filters() -> None:
+    member = oplog_member(10)
+    forward = OplogCursor(member, {"filter": {"ts": {"$gte": Timestamp(8, 1)}}})  # type: ignore[arg-type]
+    assert [d["i"] for d in forward.first_batch] == [8, 9, 10] and forward.exhausted
+    backward = OplogCursor(member, {"sort": {"$natural": -1}, "limit": 3})  # type: ignore[arg-type]
+    assert [d["i"] for d in backward.first_batch] == [10, 9, 8]
+    inserts = OplogCursor(member, {"filter": {"op": "i", "ts": {"$lt": Timestamp(6, 1)}}})  # type: ignore[arg-type]
+    assert [d["i"] for d in inserts.first_batch] == [2, 4]
+    with pytest.raises(CommandError, match=r"ts\.\$gt needs a timestamp"):
+        OplogCursor(member, {"filter": {"ts": {"$gt": 5}}})  # type: ignore[arg-type]
+
+
+def test_tailable_oplog_cursor_waits_for_new_entries_and_dies_on_rollback() -> None:
+    async def scenario() -> None:
+        member = oplog_member(3)
+        body = {"filter": {"ts": {"$gte": Timestamp(3, 1)}}, "tailable": True, "awaitData": True}
+        cursor = OplogCursor(member, body)  # type: ignore[arg-type]
+        assert [d["i"] for d in cursor.first_batch] == [3] and not cursor.exhausted
+        assert await cursor.get_more(None, 50) == []
+
+        async def append_later() -> None:
+            await asyncio.sleep(0.05)
+            member.oplog.append(ot(4, 1), {"ts": Timestamp(4, 1), "t": 1, "op": "n", "i": 4}, 10)
+            member.coordinator.oplog_written.notify()
+
+        task = asyncio.create_task(append_later())
+        assert [d["i"] for d in await cursor.get_more(None, 2000)] == [4]
+        await task
+        member.coordinator.oplog_generation += 1
+        with pytest.raises(CommandError) as lost:
+            await cursor.get_more(None, 50)
+        assert lost.value.code == 136
+
+    asyncio.run(scenario())

@@ -3,6 +3,7 @@ modes, and a primary that steps down while a write waits."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -11,11 +12,11 @@ from typing import Any
 
 import pytest
 from pymongo import WriteConcern
-from pymongo.errors import WriteConcernError
+from pymongo.errors import AutoReconnect, NotPrimaryError, OperationFailure, WriteConcernError
 
 from chaos.backends.processes import MemberProcess
 from tests.conftest import ReplicaSet, StartSet
-from tests.replication_support import CLIENT, FAST
+from tests.replication_support import CLIENT, FAST, events
 
 TAGGED = {
     "m0": {"tags": {"region": "eu"}},
@@ -99,3 +100,29 @@ def test_a_write_waiting_for_majority_fails_with_primary_stepped_down(start_repl
         writer.join(10)
     assert outcome["error"]["code"] == 189
     assert outcome["error"]["codeName"] == "PrimarySteppedDown"
+
+
+def test_a_secondary_refuses_writes_with_not_writable_primary(start_replica_set: StartSet) -> None:
+    rs = start_replica_set(3, settings=FAST)
+    secondary = next(m for m in rs.members if m is not rs.primary())
+    with secondary.client() as direct, pytest.raises(NotPrimaryError) as err:
+        direct.test.wc.insert_one({"_id": 1})
+    assert err.value.details["code"] == 10107
+
+
+def test_shutdown_of_a_primary_waits_for_a_caught_up_secondary_unless_forced(
+    start_replica_set: StartSet,
+) -> None:
+    rs = start_replica_set(3, settings=FAST)
+    primary = rs.primary()
+    with replication_stopped([m for m in rs.members if m is not primary]):
+        insert(rs, {"_id": "behind"}, w=1)
+        with primary.client() as direct:
+            with pytest.raises(OperationFailure) as refused:
+                direct.admin.command("shutdown", timeoutSecs=1)
+            assert refused.value.code == 262
+            assert direct.admin.command("hello")["isWritablePrimary"] is True
+            with contextlib.suppress(AutoReconnect):
+                direct.admin.command("shutdown", force=True)
+        primary.proc.wait(10)  # type: ignore[union-attr]
+    assert events(primary, "shutdown")[-1]["clean"] is True
