@@ -1,5 +1,6 @@
 """replSetReconfig: adding a member (which initial-syncs), removing one, changing priorities,
-mongod's validation, and a forced reconfig that rescues a set that lost its majority."""
+mongod's validation, and a forced reconfig that rescues a set that lost its majority; a member
+left too far behind the oplog resyncs."""
 
 from __future__ import annotations
 
@@ -121,3 +122,22 @@ def test_force_reconfig_rescues_a_set_that_lost_its_majority(start_replica_set: 
     eventually(lambda: hello(survivor)["isWritablePrimary"], 10, "the survivor to elect itself")
     forced = events(survivor, "config")[-2]
     assert forced["source"] == "force reconfig" and forced["version"] > config["version"] + 10_000
+
+
+def test_a_member_too_stale_for_the_oplog_resyncs(start_replica_set: StartSet) -> None:
+    rs = start_replica_set(3, settings=FAST, extra_args=("--oplogSize", "1"))
+    primary = rs.primary()
+    stale = next(m for m in rs.members if m is not primary)
+    stale.pause()
+    try:
+        with rs.client(**CLIENT) as client:
+            coll = client.test.get_collection("big", write_concern=WriteConcern(w="majority"))
+            for batch in range(6):
+                coll.insert_many([{"_id": batch * 500 + i, "pad": "x" * 1000} for i in range(500)])
+    finally:
+        stale.resume()
+    eventually(lambda: events(stale, "too_stale"), 20, "the member to find itself too stale")
+    eventually(lambda: state_of(stale) == "SECONDARY", 30, "the stale member to resync")
+    assert [e["phase"] for e in events(stale, "initial_sync")][-2:] == ["start", "done"]
+    with stale.client() as direct:
+        assert direct.test.big.count_documents({}) == 3000
