@@ -1,8 +1,10 @@
-"""Priorities across regions: the production guide's 5-member set (2 + 1 + 1 + an analytics
-member). The priority-2 member takes primary back once it has caught up; the priority-0 member
-never stands."""
+"""Member options: priorities across regions, as in the production guide's 5-member set
+(2 + 1 + 1 + an analytics member), where the priority-2 member takes primary back once it has
+caught up and the priority-0 member never stands; hidden and delayed members."""
 
 from __future__ import annotations
+
+import time
 
 from pymongo import WriteConcern
 
@@ -47,3 +49,25 @@ def test_highest_priority_member_takes_primary_back_and_priority_zero_never_stan
     assert not [e for e in events(analytics, "term") if e["reason"].startswith("standing")]
     eventually(lambda: state_of(interim) == "SECONDARY", 10, "the interim primary to step down")
     assert [e for e in events(interim, "stepdown")][-1]["reason"].startswith("saw a higher term")
+
+
+def test_a_hidden_delayed_member_applies_writes_late_and_is_not_advertised(
+    start_replica_set: StartSet,
+) -> None:
+    options = {"m2": {"priority": 0, "hidden": True, "secondaryDelaySecs": 2}}
+    rs = start_replica_set(3, settings=FAST, member_options=options)
+    delayed = rs.members[2]
+    assert delayed.address not in hello(rs.primary()).get("hosts", []) + hello(rs.primary()).get(
+        "passives", []
+    )
+    assert hello(delayed)["hidden"] is True and hello(delayed)["secondaryDelaySecs"] == 2
+    with rs.client(**CLIENT) as client:
+        client.test.get_collection("late", write_concern=WriteConcern(w=2)).insert_one({"_id": 1})
+    written = time.monotonic()
+    with delayed.client() as direct:
+        time.sleep(1.0)
+        assert direct.test.late.count_documents({}) == 0
+        eventually(
+            lambda: direct.test.late.count_documents({}) == 1, 10, "the delayed member to apply the write"
+        )
+    assert time.monotonic() - written >= 1.5

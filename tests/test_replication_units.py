@@ -159,7 +159,7 @@ def test_non_voters_do_not_count_towards_the_majority() -> None:
     cfg = config(3, m2={"priority": 0, "votes": 0})
     members = table(cfg)
     members[0].durable, members[1].durable, members[2].durable = ot(30, 1), ot(10, 1), ot(30, 1)
-    assert cfg.write_majority == 2
+    assert cfg.majority == 2
     assert topology.commit_point(cfg, members, first_optime_of_term=NULL_OPTIME) == ot(10, 1)
 
 
@@ -236,11 +236,11 @@ def test_config_order_is_term_then_version_unless_a_term_is_unset() -> None:
     assert not version_and_term_newer((2, 2), (2, 2))
 
 
-def test_priority_rank_and_write_majority() -> None:
+def test_priority_rank_and_majority() -> None:
     cfg = config(5, m0={"priority": 2}, m4={"priority": 0})
     assert cfg.priority_rank(2) == 0
     assert cfg.priority_rank(1) == 1
-    assert cfg.majority == 3 and cfg.write_majority == 3
+    assert cfg.majority == 3
 
 
 def test_messages_round_trip_with_mongod_field_names() -> None:
@@ -346,3 +346,11 @@ def test_tailable_oplog_cursor_waits_for_new_entries_and_dies_on_rollback() -> N
         assert lost.value.code == 136
 
     asyncio.run(scenario())
+
+
+def test_config_rejects_arbiters_and_delayed_members_that_could_be_elected() -> None:
+    with pytest.raises(CommandError, match=r"members\[1\]: arbiters"):
+        config(2, m1={"arbiterOnly": True})
+    with pytest.raises(CommandError, match=r"members\[2\]: priority must be 0 when secondaryDelaySecs"):
+        config(3, m2={"secondaryDelaySecs": 5})
+    assert config(3, m2={"secondaryDelaySecs": 5, "priority": 0}).members[2].secondary_delay_secs == 5

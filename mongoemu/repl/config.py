@@ -21,19 +21,18 @@ class MemberConfig:
     priority: float = 1.0
     votes: int = 1
     hidden: bool = False
-    arbiter_only: bool = False
     secondary_delay_secs: int = 0
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def electable(self) -> bool:
-        return self.priority > 0 and self.votes > 0 and not self.arbiter_only
+        return self.priority > 0 and self.votes > 0
 
     def to_document(self) -> dict[str, Any]:
         return {
             "_id": self.id,
             "host": self.host,
-            "arbiterOnly": self.arbiter_only,
+            "arbiterOnly": False,
             "buildIndexes": True,
             "hidden": self.hidden,
             "priority": self.priority,
@@ -84,15 +83,9 @@ class ReplSetConfig:
 
     @property
     def majority(self) -> int:
-        """Votes needed to elect a primary."""
+        """Votes needed to elect a primary, and voters that must have a write for w: "majority"
+        (mongod's writeMajorityCount, which equals it without arbiters)."""
         return len(self.voting_members) // 2 + 1
-
-    @property
-    def write_majority(self) -> int:
-        """Members that must have a write for w: "majority": a vote majority, capped by the number
-        of data-bearing voters (mongod's writeMajorityCount)."""
-        writable_voters = sum(1 for m in self.voting_members if not m.arbiter_only)
-        return min(self.majority, writable_voters)
 
     @property
     def version_and_term(self) -> tuple[int, int]:
@@ -159,6 +152,13 @@ class ReplSetConfig:
             hidden = bool(m.get("hidden", False))
             if hidden and priority > 0:
                 raise _invalid(f"members[{i}]: priority must be 0 when hidden=true")
+            if m.get("arbiterOnly", False):
+                raise _invalid(f"members[{i}]: arbiters (arbiterOnly) are not supported by this emulator")
+            delay = int(m.get("secondaryDelaySecs", m.get("slaveDelay", 0)))
+            if delay < 0:
+                raise _invalid(f"members[{i}].secondaryDelaySecs must be at least 0")
+            if delay > 0 and priority > 0:
+                raise _invalid(f"members[{i}]: priority must be 0 when secondaryDelaySecs is used")
             host = str(m["host"])
             if ":" not in host:
                 host = f"{host}:27017"
@@ -172,8 +172,7 @@ class ReplSetConfig:
                     priority=priority,
                     votes=votes,
                     hidden=hidden,
-                    arbiter_only=bool(m.get("arbiterOnly", False)),
-                    secondary_delay_secs=int(m.get("secondaryDelaySecs", m.get("slaveDelay", 0))),
+                    secondary_delay_secs=delay,
                     tags=dict(tags),
                 )
             )

@@ -91,10 +91,6 @@ def validate(old: ReplSetConfig, new: ReplSetConfig, self_host: str | None, forc
                 f"configuration the _id field is {member.id} and in the old configuration it is {before.id} "
                 f"for replica set {old.name}"
             )
-        if before is not None and before.arbiter_only != member.arbiter_only:
-            raise _incompatible(
-                f"{member.host} may not change its arbiterOnly field from one config to the next"
-            )
     me = new.member_by_host(self_host) if self_host is not None else None
     if me is None:
         raise CommandError(

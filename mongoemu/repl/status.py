@@ -108,9 +108,9 @@ def status_document(coord: ReplicationCoordinator) -> dict[str, Any]:
         **_sync_fields(coord, coord.sync_source, coord.role is Role.LEADER),
         "heartbeatIntervalMillis": Int64(config.settings.heartbeat_interval_millis),
         "majorityVoteCount": config.majority,
-        "writeMajorityCount": config.write_majority,
+        "writeMajorityCount": config.majority,
         "votingMembersCount": len(config.voting_members),
-        "writableVotingMembersCount": sum(1 for m in config.voting_members if not m.arbiter_only),
+        "writableVotingMembersCount": len(config.voting_members),
         "optimes": {
             "lastCommittedOpTime": coord.commit_point.to_document(),
             "lastCommittedWallTime": coord.commit_wall,
@@ -147,7 +147,7 @@ def hello_fields(coord: ReplicationCoordinator) -> dict[str, Any]:
         return doc
     visible = [m for m in config.members if not m.hidden and m.secondary_delay_secs == 0]
     doc["hosts"] = [m.host for m in visible if m.electable]
-    passives = [m.host for m in visible if not m.electable and not m.arbiter_only]
+    passives = [m.host for m in visible if not m.electable]
     if passives:
         doc["passives"] = passives
     doc["setName"] = config.name
@@ -157,10 +157,12 @@ def hello_fields(coord: ReplicationCoordinator) -> dict[str, Any]:
         doc["primary"] = primary
     me = config.member_by_id(coord.self_id)
     assert me is not None
-    if me.priority == 0 and not me.arbiter_only:
+    if me.priority == 0:
         doc["passive"] = True
     if me.hidden:
         doc["hidden"] = True
+    if me.secondary_delay_secs > 0:
+        doc["secondaryDelaySecs"] = me.secondary_delay_secs
     if me.tags:
         doc["tags"] = dict(me.tags)
     doc["me"] = me.host

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from bson import Int64
@@ -218,6 +219,7 @@ class SyncLoop:
             await self._diverged(peer, source.host, last, batch[0])
             return
         self._metadata(reply, verified=True)
+        await self._hold_back(batch[1:])
         self._apply(batch[1:])
         cursor_id = cursor["id"]
         while cursor_id:
@@ -240,6 +242,7 @@ class SyncLoop:
             )
             cursor = self._cursor(reply, source.host)
             self._metadata(reply, verified=True)
+            await self._hold_back(cursor["nextBatch"])
             self._apply(cursor["nextBatch"])
             cursor_id = cursor["id"]
             if self._source_not_ahead(reply):
@@ -272,6 +275,17 @@ class SyncLoop:
             and data.sync_source_index == -1
             and data.last_applied <= self.coord.last_applied
         )
+
+    async def _hold_back(self, docs: list[dict[str, Any]]) -> None:
+        """A delayed member (secondaryDelaySecs) applies an entry only that long after it was
+        written on the primary."""
+        config, self_id = self.coord.config, self.coord.self_id
+        me = config.member_by_id(self_id) if config is not None and self_id is not None else None
+        if me is None or me.secondary_delay_secs <= 0 or not docs or docs[-1].get("wall") is None:
+            return
+        due = docs[-1]["wall"].replace(tzinfo=UTC).timestamp() + me.secondary_delay_secs
+        if due > time.time():
+            await asyncio.sleep(due - time.time())
 
     def _apply(self, docs: list[dict[str, Any]]) -> None:
         if not docs:

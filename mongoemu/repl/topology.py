@@ -64,8 +64,6 @@ def unelectable_reasons(
         return [*reasons, "node is not a member of a valid replica set configuration"]
     if not majority_seems_up(config, members, self_id):
         reasons.append("I cannot see a majority")
-    if me.arbiter_only:
-        reasons.append("member is an arbiter")
     if me.priority <= 0:
         reasons.append("member has zero priority")
     if me.votes <= 0:
@@ -135,10 +133,10 @@ def commit_point(config: ReplSetConfig, members: Members, first_optime_of_term: 
     and not older than the first entry it wrote (a primary never commits an older term's entry
     by counting replicas)."""
     durable = sorted(
-        (members[m.id].durable for m in config.voting_members if m.id in members and not m.arbiter_only),
+        (members[m.id].durable for m in config.voting_members if m.id in members),
         reverse=True,
     )
-    needed = config.write_majority
+    needed = config.majority
     if len(durable) < needed:
         return None
     candidate = durable[needed - 1]
@@ -152,8 +150,6 @@ def members_at(members: Iterable[MemberData], target: OpTime, durable: bool) -> 
     reached = []
     for data in members:
         have = data.durable if durable else data.applied
-        if data.config.arbiter_only:
-            continue
         if have.term == target.term and (have.ts.time, have.ts.inc) >= (target.ts.time, target.ts.inc):
             reached.append(data)
     return reached
@@ -237,7 +233,6 @@ def caught_up_and_electable(data: MemberData, target: OpTime) -> bool:
         and data.up
         and cfg.priority > 0
         and cfg.votes > 0
-        and not cfg.arbiter_only
         and data.state is MemberState.SECONDARY
         and data.applied >= target
     )
@@ -248,7 +243,7 @@ def safe_to_step_down(config: ReplSetConfig, members: Members, term: int, last_a
     if last_applied.term != term:
         return True
     voters = [members[m.id] for m in config.voting_members if m.id in members]
-    if len(members_at(voters, last_applied, durable=False)) < config.write_majority:
+    if len(members_at(voters, last_applied, durable=False)) < config.majority:
         return False
     return any(caught_up_and_electable(d, last_applied) for d in members.values())
 

@@ -187,7 +187,7 @@ class WriteConcerns:
         """The writeConcernError of a concern no set of members could ever meet, else None."""
         config = self.coord.config
         assert config is not None
-        data_bearing = [m for m in config.members if not m.arbiter_only]
+        data_bearing = config.members
         if isinstance(wc.w, int):
             return unsatisfiable_error("Not enough data-bearing nodes") if wc.w > len(data_bearing) else None
         if wc.w == MAJORITY:
