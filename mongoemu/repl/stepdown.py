@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mongoemu.repl")
 
+# The successor's election takes a few round trips; a shutdown does not wait longer than this.
+HANDOFF_TIMEOUT_SECS = 5.0
+
 
 async def step_down(
     coord: ReplicationCoordinator, step_down_secs: float, catch_up_secs: float, force: bool
@@ -77,7 +80,7 @@ async def hand_over(coord: ReplicationCoordinator, host: str | None) -> None:
     """Ask `host` to stand at once (mongod's election handoff after a stepdown)."""
     if host is None:
         return
-    timeout = coord.settings_ms[0] / 1000
+    timeout = min(coord.settings_ms[0] / 1000, HANDOFF_TIMEOUT_SECS)
     try:
         reply = await coord.peers.get(host).command(
             "admin", {"replSetStepUp": 1, "skipDryRun": True}, timeout
