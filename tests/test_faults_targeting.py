@@ -92,3 +92,17 @@ def test_unknown_member_is_refused_with_the_choices() -> None:
     message = str(err.value)
     assert "unknown target 'eu-9'" in message
     assert "eu-1, eu-2, us-1" in message
+
+
+def test_nth_secondary_counts_secondaries_in_member_order() -> None:
+    assert pick("secondary:1") == ["eu-2"]
+    assert pick("secondary:2", down=("us-1",)) == ["ap-1"]
+    assert pick("secondary:1", primary="eu-2") == ["eu-1"]
+
+
+@pytest.mark.parametrize(
+    ("target", "message"), [("secondary:9", "only 4 SECONDARY"), ("secondary:0", "n = 1, 2")]
+)
+def test_nth_secondary_out_of_range_is_refused(target: str, message: str) -> None:
+    with pytest.raises(TargetError, match=message):
+        pick(target)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import platform
+import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -179,7 +180,9 @@ class Drill:
 
     def _load_and_faults(self, cluster: Cluster) -> None:
         timeline = FaultTimeline(self.path / rundir.FAULTS)
-        injector = FaultInjector(cluster, Journal(default_state_dir() / "journal"), timeline)
+        # Seeded like the workload, so random target picks repeat when the drill is run again.
+        rng = random.Random(self.scenario.workload.settings.seed)
+        injector = FaultInjector(cluster, Journal(default_state_dir() / "journal"), timeline, rng)
         load = self._load = LoadDriver(self.scenario.workload, cluster.uri(), self.path)
         schedule = self._schedule = FaultSchedule(injector, self.scenario.faults)
         try:

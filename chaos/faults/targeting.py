@@ -3,6 +3,7 @@
     primary          the member that says it is PRIMARY
     secondary        one SECONDARY, picked at random
     secondaries      every SECONDARY
+    secondary:<n>    the n-th SECONDARY in member order (1-based), for rolling procedures
     any              one member, picked at random
     majority         floor(n/2)+1 members, picked at random
     minority         floor((n-1)/2) members, picked at random (never empty)
@@ -39,6 +40,18 @@ def resolve(
         if not secondaries:
             raise TargetError(f"target {target}: there is no SECONDARY right now")
         return secondaries if target == "secondaries" else [rng.choice(secondaries)]
+    if target.startswith("secondary:"):
+        ordinal = target.removeprefix("secondary:")
+        secondaries = [
+            s.name for s in sorted(statuses, key=lambda s: names.index(s.name)) if s.state == "SECONDARY"
+        ]
+        if not ordinal.isdigit() or int(ordinal) < 1:
+            raise TargetError(f"target {target}: expected secondary:<n> with n = 1, 2, ...")
+        if int(ordinal) > len(secondaries):
+            raise TargetError(
+                f"target {target}: there are only {len(secondaries)} SECONDARY members right now"
+            )
+        return [secondaries[int(ordinal) - 1]]
     if target == "any":
         return [rng.choice(names)]
     if target in ("majority", "minority"):
