@@ -62,7 +62,7 @@ def test_writes_resume_after_the_primary_is_killed_and_no_majority_write_is_lost
         elapsed = time.monotonic() - killed
         assert elapsed <= FAILOVER_BOUND_SECS, f"writes resumed {elapsed:.2f} s after the kill"
         assert writable_primary(rs.members) is not old
-        for i in range(50):
+        for i in range(80):  # over 101 in all: reading them back from a secondary needs a getMore
             coll.insert_one({"_id": f"after{i}"})
             acknowledged.append(f"after{i}")
     old.start()
@@ -93,6 +93,8 @@ def test_frozen_primary_is_replaced_and_its_unreplicated_writes_are_rolled_back(
             w1 = direct.test.get_collection("rb", write_concern=WriteConcern(w=1))
             w1.insert_many([{"_id": f"lost{i}", "n": i} for i in range(10)])
             w1.update_one({"_id": "kept0"}, {"$set": {"n": "changed on the old primary"}})
+            fresh = direct.test.get_collection("fresh", write_concern=WriteConcern(w=1))
+            fresh.insert_one({"_id": "only on the old primary"})
         old.pause()
         paused = time.monotonic()
         try:
@@ -119,10 +121,15 @@ def test_frozen_primary_is_replaced_and_its_unreplicated_writes_are_rolled_back(
     stepdowns = [e for e in events(old, "stepdown") if e["t"] > events(new, "election")[-1]["t"] - 5]
     assert stepdowns and "higher term" in stepdowns[-1]["reason"]
     rollback = events(old, "rollback")[-1]
-    rolled_ids = {d["_id"] for d in rollback["documents"]}
+    rolled_ids = {d["_id"] for d in rollback["documents"] if d["ns"] == "test.rb"}
     assert rolled_ids == {f"lost{i}" for i in range(10)} | {"kept0"}
-    written = {e["_id"] for e in events(old, "rolled_back_write")}
-    assert written == rolled_ids
+    written = {(e["ns"], e["op"], e["_id"]) for e in events(old, "rolled_back_write")}
+    assert {_id for ns, _, _id in written if ns == "test.rb"} == rolled_ids
+    # The collection created on the old primary alone is rolled back with its documents.
+    assert ("test.$cmd", "c", None) in written and ("test.fresh", "i", "only on the old primary") in written
+    with old.client() as direct:
+        assert "fresh" not in direct.test.list_collection_names()
+    assert list((old.dbpath / "rollback" / "test.fresh").glob("removed.*.bson"))
 
     files = list((old.dbpath / "rollback" / "test.rb").glob("removed.*.bson"))
     assert len(files) == 1

@@ -82,7 +82,7 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
     return cursor_reply(ctx, ns, results, batch_size, single)
 
 
-@command("getMore", "getmore", read=True)
+@command("getMore", "getmore")
 async def get_more(ctx: CommandContext) -> dict[str, Any]:
     cursor_id = ctx.argument
     if isinstance(cursor_id, bool) or not isinstance(cursor_id, int | Int64):

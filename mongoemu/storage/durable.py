@@ -221,6 +221,12 @@ class DurableStore:
         if self.engine.collection(db, name) is None:
             self._journal_only("c", f"{db}.$cmd", {"create": name, **options})
 
+    def drop_collection(self, ns: str) -> None:
+        """Drop a collection (no-op if absent): journaled, no oplog entry."""
+        db, name = split_ns(ns)
+        if self.engine.collection(db, name) is not None:
+            self._journal_only("c", f"{db}.$cmd", {"drop": name})
+
     def create_indexes(self, ns: str, specs: Iterable[Mapping[str, Any]]) -> None:
         db, name = split_ns(ns)
         for spec in specs:
