@@ -139,3 +139,14 @@ def test_a_primary_stopped_gracefully_hands_over_at_once(start_replica_set: Star
     won = [e for e in events(new, "election") if e["outcome"] == "won"]
     assert won[-1]["reason"] == "stepUpRequestSkipDryRun"
     assert events(old, "shutdown")[-1]["clean"] is True
+
+
+def test_a_one_member_set_is_primary_again_right_after_a_restart(start_replica_set: StartSet) -> None:
+    # Default settings (10 s election timeout): a single member does not wait for it.
+    rs = start_replica_set(1)
+    member = rs.members[0]
+    member.kill()
+    member.start()
+    member.wait_ready()
+    eventually(lambda: hello(member)["isWritablePrimary"], 3, "the single member to be primary again")
+    assert events(member, "election")[-1]["reason"] == "singleNodePromptElection"

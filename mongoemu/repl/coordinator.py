@@ -388,6 +388,10 @@ class ReplicationCoordinator:
             self.elections.cancel_takeovers()
         self.elections.reset_timer()
         self.state_changed.notify()
+        single = self.config is not None and len(self.config.members) == 1
+        if state is MemberState.SECONDARY and previous is not MemberState.PRIMARY and single:
+            # A one-member set needs no election timeout (mongod's single-node prompt election).
+            self.spawn(self.elections.run("singleNodePromptElection"))
 
     def update_term(self, term: int, reason: str) -> bool:
         """Adopt a higher term seen in any message; a primary steps down first."""

@@ -59,8 +59,6 @@ async def initiate(coord: ReplicationCoordinator, doc: Any) -> None:
     if coord.last_applied == NULL_OPTIME:
         await coord.write_noop({"msg": "initiating set"})
     coord.install_config(config.with_version_and_term(config.version, 0), "initiate")
-    if len(config.members) == 1:
-        await coord.elections.run("singleNodePromptElection")
 
 
 def _incompatible(message: str) -> CommandError:
