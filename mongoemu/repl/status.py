@@ -142,7 +142,6 @@ def hello_fields(coord: ReplicationCoordinator) -> dict[str, Any]:
     if config is None or coord.self_id is None:
         doc["isreplicaset"] = True
         if config is not None:
-            doc["setName"] = config.name
             doc["info"] = "Does not have a valid replica set config"
         return doc
     visible = [m for m in config.members if not m.hidden and m.secondary_delay_secs == 0]
