@@ -20,10 +20,10 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from chaos.errors import ScenarioError
+from chaos.scenario.source import read
 
 # Member names end up in network namespace, container and interface-free labels: keep them tame.
 MEMBER_NAME = r"^[a-z0-9][a-z0-9-]{0,30}$"
@@ -184,17 +184,7 @@ def parse_target(data: Any, source: str = "<target>") -> Target:
 
 def load_target(path: Path) -> Target:
     """A target from a YAML file holding either a bare target or a scenario with `target:`."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ScenarioError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ScenarioError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-            file=str(path),
-            line=mark.line + 1 if mark is not None else None,
-        ) from None
+    data = read(path).data
     if isinstance(data, dict) and "target" in data:
         data = data["target"]
     return parse_target(data, str(path))

@@ -18,11 +18,12 @@ numbers in the field's unit (`_s` seconds, `_ms` milliseconds) or strings with a
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from reports.durations import parse_duration
 
 ALL_OPERATIONS = "*"
 
@@ -36,17 +37,14 @@ class FaultClass(StrEnum):
     DISASTER = "disaster"  # every member lost: restore
 
 
-_UNIT_SECONDS = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+)\s*$")
-
-
 def _duration(value: Any, unit_seconds: float) -> Any:
+    """A string with a unit ("30s", "2m", "500ms") in the field's unit; a number is already in it."""
     if not isinstance(value, str):
         return value
-    match = _DURATION.match(value.lower())
-    if match is None or match.group(2) not in _UNIT_SECONDS:
-        raise ValueError(f"expected a number or a duration such as '30s', '2m' or '500ms', got {value!r}")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)] / unit_seconds
+    try:
+        return float(value)
+    except ValueError:
+        return parse_duration(value) / unit_seconds
 
 
 def _fraction(value: Any) -> Any:

@@ -45,7 +45,7 @@ def test_load_target_from_a_scenario_file(tmp_path: Path) -> None:
     target = load_target(path)
     assert isinstance(target, ExternalTarget)
     path.write_text("target: [unclosed\n")
-    with pytest.raises(ScenarioError, match=r"s\.yaml:\d+: not valid YAML"):
+    with pytest.raises(ScenarioError, match=r"s\.yaml:\d+: invalid YAML"):
         load_target(path)
 
 

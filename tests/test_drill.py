@@ -27,9 +27,12 @@ QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
 pytestmark = pytest.mark.slow
 
 
-def hubchaos(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def hubchaos(
+    *args: str | Path, timeout: float = 240, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chaos", *map(str, args)],
+        env=env,
         check=False,
         capture_output=True,
         text=True,
@@ -216,27 +219,11 @@ faults:
     }
     assert psutil.Process(pids[paused]).status() == psutil.STATUS_STOPPED
 
-    healed = subprocess.run(
-        [sys.executable, "-m", "chaos", "heal", "--name", name, "--wait"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    healed = hubchaos("heal", "--name", name, "--wait", timeout=120, env=env)
     assert healed.returncode == 0, healed.stdout + healed.stderr
     assert psutil.Process(pids[paused]).status() != psutil.STATUS_STOPPED
 
-    down = subprocess.run(
-        [sys.executable, "-m", "chaos", "cluster", "down", "--name", name],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    down = hubchaos("cluster", "down", "--name", name, timeout=120, env=env)
     assert down.returncode == 0, down.stdout + down.stderr
     assert not any(
         psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE

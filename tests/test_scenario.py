@@ -10,9 +10,9 @@ import yaml
 from chaos.drill.directory import scenario_document
 from chaos.drill.schedule import plan
 from chaos.errors import ScenarioError, UsageError
-from chaos.scenario.durations import parse_duration
 from chaos.scenario.load import apply_override, load, loads
 from chaos.scenario.source import parse
+from reports.durations import parse_duration
 
 SCENARIOS = sorted(Path(__file__).parent.parent.joinpath("scenarios").glob("*.yaml"))
 
@@ -82,7 +82,7 @@ def test_source_knows_the_line_of_every_key() -> None:
         ),
         (
             BASE.replace("heal_after: 5s", "heal_after: soon"),
-            "t.yaml:12: faults[0].heal_after: 'soon' is not a duration",
+            "t.yaml:12: faults[0].heal_after: expected a number or a duration such as '30s'",
         ),
         (BASE.replace("name: t\n", ""), "t.yaml:1: name: required field is missing"),
         ("name: t\nname: u\n", "t.yaml:2: duplicate key 'name'"),

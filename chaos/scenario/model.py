@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from chaos.errors import UsageError
 from chaos.faults.specs import KINDS, FaultSpec, parse_fault
-from chaos.scenario.durations import Duration
 from chaos.target import LocalTarget, Target
 from locustfiles.settings import WorkloadSettings
+from reports.durations import Duration
 from reports.slo import FaultClass, SLOSpec
 
 

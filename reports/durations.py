@@ -1,4 +1,4 @@
-"""Durations as a scenario writes them: `250ms`, `20s`, `2m`, `1h30m`, or a number of seconds."""
+"""Durations as scenarios and SLOs write them: `250ms`, `20s`, `2m`, `1h30m`, or a number."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+def _expected(value: Any) -> str:
+    return f"expected a number or a duration such as '30s', '2m' or '500ms', got {value!r}"
+
+
 def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a string like '250ms', '20s', '2m'")
+        raise ValueError(_expected(value))
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
@@ -28,11 +32,9 @@ def parse_duration(value: Any) -> float:
             try:
                 seconds = float(text)
             except ValueError:
-                raise ValueError(
-                    f"{value!r} is not a duration (examples: '250ms', '20s', '2m', '1h30m')"
-                ) from None
+                raise ValueError(_expected(value)) from None
     else:
-        raise ValueError("a duration is a number of seconds or a string like '250ms', '20s', '2m'")
+        raise ValueError(_expected(value))
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds
