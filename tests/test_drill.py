@@ -121,23 +121,28 @@ def _scenario(tmp_path: Path, name: str, body: str) -> Path:
     return path
 
 
-def test_impossible_slo_exits_1(tmp_path: Path) -> None:
+def test_impossible_slo_exits_1_and_stages_shape_the_load(tmp_path: Path) -> None:
     scenario = _scenario(
         tmp_path,
         "impossible",
         """\
 target: {backend: local, members: 1}
 workload:
-  users: 2
-  duration: 6s
+  stages: [{duration: 3s, users: 1}, {duration: 4s, users: 3, spawn_rate: 3}]
   corpus: {users: 10, prompts: 50, stores: 2, vectors_per_store: 5, embedding_dim: 8}
 slos:
   latency_ms: {"*": {avg_ms: 0.001}}
 """,
     )
-    result = hubchaos("run", scenario, "--out", tmp_path / "run")
+    out = tmp_path / "run"
+    result = hubchaos("run", scenario, "--out", out)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "impossible: FAIL" in result.stdout
+    # The load followed its stages: the one user of the first stage is the canary (a fixed
+    # count), the hub's users join when the second stage raises the count to three.
+    events = pq.read_table(out / rundir.EVENTS, columns=["t_start", "user_class"]).to_pandas()
+    first_hub = events.loc[events.user_class != "CanaryUser", "t_start"].min()
+    assert first_hub - events.t_start.min() >= 2.5
 
 
 @pytest.mark.parametrize(("w", "expect_loss"), [("1", True), ("majority", False)])

@@ -73,7 +73,7 @@ class LoadDriver:
         else:
             self.runner = self.environment.create_local_runner()
         self.settings = settings
-        self.workload_state = attach(self.environment, settings)
+        attach(self.environment, settings)
         self._workers: list[subprocess.Popen[bytes]] = []
         self.started_at: float | None = None
 
