@@ -8,6 +8,7 @@ environment, and the raw benchmark loop uses one directly.
 from __future__ import annotations
 
 import itertools
+import threading
 import zlib
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +32,7 @@ class Workload:
         self.ids = WriteIds(worker)
         self.recorder: Recorder | None = None
         self._clients: dict[tuple[str, str], MongoClient[Any]] = {}
+        self._clients_lock = threading.Lock()
         self._owners = itertools.count(1)
 
     @cached_property
@@ -61,11 +63,14 @@ class Workload:
         """The shared client of a user class's driver profile (`hub`, `canary`, `ingest`)."""
         kwargs = self.settings.driver_for(section).client_kwargs()
         key = (uri, repr(sorted(kwargs.items())))
-        client = self._clients.get(key)
-        if client is None:
-            listener = DiscoveryListener(self.discovery, self.worker)
-            client = MongoClient(uri, event_listeners=[listener], **kwargs)
-            self._clients[key] = client
+        # Users start concurrently and creating a client yields (to gevent, too): without the
+        # lock several users would each create one and all but the last would never be closed.
+        with self._clients_lock:
+            client = self._clients.get(key)
+            if client is None:
+                listener = DiscoveryListener(self.discovery, self.worker)
+                client = MongoClient(uri, event_listeners=[listener], **kwargs)
+                self._clients[key] = client
         return client
 
     def new_owner(self) -> tuple[str, np.random.Generator]:

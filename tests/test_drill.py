@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -183,13 +184,7 @@ faults:
     assert summary.rollback.acked == len(lost) + summary.rollback.rolled_back_present
 
 
-def test_a_killed_drill_is_healed_and_stopped_from_its_registration(tmp_path: Path) -> None:
-    """SIGKILL the runner while a member is frozen: `hubchaos heal` resumes it and
-    `hubchaos cluster down --name drill-<run>` stops the members the drill left running."""
-    scenario = _scenario(
-        tmp_path,
-        "killed",
-        """\
+PAUSE_A_SECONDARY = """\
 target: {backend: local, members: 3, settings: {electionTimeoutMillis: 1000, heartbeatIntervalMillis: 200}}
 workload:
   users: 2
@@ -197,31 +192,69 @@ workload:
   corpus: {users: 10, prompts: 50, stores: 2, vectors_per_store: 5, embedding_dim: 8}
 faults:
   - {at: 2s, kind: pause, target: secondary}
-""",
-    )
-    env = {**os.environ, "HUBCHAOS_STATE_DIR": str(tmp_path / "state")}
-    out = tmp_path / "run"
+"""
+
+
+def _start_and_wait_for_the_fault(scenario: Path, out: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     runner = subprocess.Popen(
         [sys.executable, "-m", "chaos", "run", str(scenario), "--out", str(out)],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    try:
-        deadline = time.monotonic() + 120
-        while '"action":"inject"' not in _read(out / rundir.FAULTS):
-            assert runner.poll() is None and time.monotonic() < deadline, "the pause was never injected"
-            time.sleep(0.2)
-    finally:
-        runner.kill()
-        runner.wait()
+    deadline = time.monotonic() + 120
+    while '"action":"inject"' not in _read(out / rundir.FAULTS):
+        if runner.poll() is not None or time.monotonic() > deadline:
+            runner.kill()
+            raise AssertionError(f"the pause was never injected: {runner.communicate()}")
+        time.sleep(0.2)
+    return runner
+
+
+def _member_pids(out: Path) -> dict[str, int]:
+    return {p.name: int((p / "db" / "mongod.lock").read_text()) for p in (out / "members").iterdir()}
+
+
+def _gone(pids: dict[str, int]) -> bool:
+    return not any(
+        psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids.values()
+    )
+
+
+def test_sigterm_heals_tears_down_and_exits_3(tmp_path: Path) -> None:
+    scenario = _scenario(tmp_path, "terminated", PAUSE_A_SECONDARY)
+    env = {**os.environ, "HUBCHAOS_STATE_DIR": str(tmp_path / "state")}
+    out = tmp_path / "run"
+    runner = _start_and_wait_for_the_fault(scenario, out, env)
+    pids = _member_pids(out)
+    runner.send_signal(signal.SIGTERM)
+    stdout, stderr = runner.communicate(timeout=120)
+    assert runner.returncode == 3, stdout + stderr
+    assert "Traceback" not in stderr, stderr
+    assert "run failed: Terminated: terminated by SIGTERM" in stderr
+    actions = [(e["action"], e["outcome"]) for e in map(json.loads, _read(out / rundir.FAULTS).splitlines())]
+    assert actions == [("inject", "ok"), ("heal", "ok")]
+    assert json.loads((out / rundir.RUN_INFO).read_text())["status"] == "failed"
+    assert _gone(pids)
+    assert not (tmp_path / "state" / "clusters").exists() or not any(
+        (tmp_path / "state" / "clusters").iterdir()
+    )
+
+
+def test_a_killed_drill_is_healed_and_stopped_from_its_registration(tmp_path: Path) -> None:
+    """SIGKILL the runner while a member is frozen: `hubchaos heal` resumes it and
+    `hubchaos cluster down --name drill-<run>` stops the members the drill left running."""
+    scenario = _scenario(tmp_path, "killed", PAUSE_A_SECONDARY)
+    env = {**os.environ, "HUBCHAOS_STATE_DIR": str(tmp_path / "state")}
+    out = tmp_path / "run"
+    runner = _start_and_wait_for_the_fault(scenario, out, env)
+    runner.kill()
+    runner.communicate()
     name = f"drill-{out.name}"
     [paused] = json.loads(_read(out / rundir.FAULTS).splitlines()[0])["members"]
-    pids = {
-        p.name: int((out / "members" / p.name / "db" / "mongod.lock").read_text())
-        for p in (out / "members").iterdir()
-    }
+    pids = _member_pids(out)
     assert psutil.Process(pids[paused]).status() == psutil.STATUS_STOPPED
 
     healed = hubchaos("heal", "--name", name, "--wait", timeout=120, env=env)
@@ -230,10 +263,7 @@ faults:
 
     down = hubchaos("cluster", "down", "--name", name, timeout=120, env=env)
     assert down.returncode == 0, down.stdout + down.stderr
-    assert not any(
-        psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-        for pid in pids.values()
-    )
+    assert _gone(pids)
 
 
 def _read(path: Path) -> str:

@@ -40,7 +40,7 @@ from chaos.drill.schedule import FaultSchedule
 from chaos.errors import ExitCode, HubchaosError
 from chaos.faults.injector import FaultInjector
 from chaos.faults.journal import Journal, default_state_dir
-from chaos.faults.session import healing
+from chaos.faults.session import Terminated, healing
 from chaos.faults.timeline import FaultTimeline
 from chaos.probes import ProbeTarget, StatusProbe
 from chaos.scenario.model import Scenario
@@ -239,6 +239,11 @@ class Drill:
 
 
 def run_drill(scenario: Scenario, command: list[str], out: Path | None, view: LiveView) -> DrillResult:
+    # A SIGTERM handler runs in whatever greenlet is current, often gevent's hub; the hub passes
+    # its SYSTEM_ERROR exceptions on to the main greenlet (the drill) and prints all but NOT_ERROR.
+    hub = gevent.get_hub()
+    hub.SYSTEM_ERROR = (*hub.SYSTEM_ERROR, Terminated)
+    hub.NOT_ERROR = (*hub.NOT_ERROR, Terminated)
     drill = Drill(scenario, command, out, view)
     with view:
         return drill.run()
