@@ -223,17 +223,26 @@ def _gone(pids: dict[str, int]) -> bool:
     )
 
 
-def test_sigterm_heals_tears_down_and_exits_3(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "said"),
+    [
+        (signal.SIGTERM, "Terminated: terminated by SIGTERM"),
+        (signal.SIGINT, "interrupted (KeyboardInterrupt)"),
+    ],
+)
+def test_sigterm_or_ctrl_c_heals_tears_down_and_exits_3(
+    tmp_path: Path, sig: signal.Signals, said: str
+) -> None:
     scenario = _scenario(tmp_path, "terminated", PAUSE_A_SECONDARY)
     env = {**os.environ, "HUBCHAOS_STATE_DIR": str(tmp_path / "state")}
     out = tmp_path / "run"
     runner = _start_and_wait_for_the_fault(scenario, out, env)
     pids = _member_pids(out)
-    runner.send_signal(signal.SIGTERM)
+    runner.send_signal(sig)
     stdout, stderr = runner.communicate(timeout=120)
     assert runner.returncode == 3, stdout + stderr
     assert "Traceback" not in stderr, stderr
-    assert "run failed: Terminated: terminated by SIGTERM" in stderr
+    assert f"run failed: {said}" in stderr
     actions = [(e["action"], e["outcome"]) for e in map(json.loads, _read(out / rundir.FAULTS).splitlines())]
     assert actions == [("inject", "ok"), ("heal", "ok")]
     assert json.loads((out / rundir.RUN_INFO).read_text())["status"] == "failed"

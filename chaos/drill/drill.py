@@ -243,7 +243,7 @@ def run_drill(scenario: Scenario, command: list[str], out: Path | None, view: Li
     # its SYSTEM_ERROR exceptions on to the main greenlet (the drill) and prints all but NOT_ERROR.
     hub = gevent.get_hub()
     hub.SYSTEM_ERROR = (*hub.SYSTEM_ERROR, Terminated)
-    hub.NOT_ERROR = (*hub.NOT_ERROR, Terminated)
+    hub.NOT_ERROR = (*hub.NOT_ERROR, Terminated, KeyboardInterrupt)
     drill = Drill(scenario, command, out, view)
     with view:
         return drill.run()
