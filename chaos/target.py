@@ -21,8 +21,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pymongo.errors import ConfigurationError, InvalidURI
+from pymongo.uri_parser import parse_uri
 
 from chaos.errors import ScenarioError
+from chaos.redact import redact_text, uri_secrets
 from chaos.scenario.source import read
 
 # Member names end up in network namespace, container and interface-free labels: keep them tame.
@@ -161,6 +164,15 @@ class ExternalTarget(_TargetBase):
     def _mongodb_uri(cls, uri: str) -> str:
         if not uri.startswith(("mongodb://", "mongodb+srv://")):
             raise ValueError("uri must start with mongodb:// or mongodb+srv://")
+        if uri.startswith("mongodb://"):
+            # Parsing checks hosts, ports and options without connecting (an srv URI would
+            # need a DNS look-up, so it is left to the connection).
+            try:
+                parse_uri(uri)
+            except (InvalidURI, ConfigurationError, ValueError) as exc:
+                raise ValueError(
+                    f"not a valid MongoDB URI: {redact_text(str(exc), uri_secrets(uri))}"
+                ) from None
         return uri
 
 

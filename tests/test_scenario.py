@@ -162,3 +162,15 @@ def test_shipped_scenarios_validate(path: Path) -> None:
     scenario = load(path)
     assert scenario.name == path.stem
     assert scenario.description.strip(), "each scenario says what it proves"
+
+
+def test_a_malformed_uri_is_refused_without_echoing_its_password() -> None:
+    text = 'name: t\ntarget: {backend: external, uri: "mongodb://u:s3cret@db 1:99999/"}\n'
+    with pytest.raises(ScenarioError, match=r"t.yaml:2: target.uri: not a valid MongoDB URI") as info:
+        loads(text, "t.yaml")
+    assert "s3cret" not in str(info.value)
+
+
+def test_the_resolved_scenario_holds_no_credentials() -> None:
+    scenario = loads('name: t\ntarget: {backend: external, uri: "mongodb://u:s3cret@db1:27017/"}\n', "t.yaml")
+    assert scenario_document(scenario)["target"]["uri"] == "mongodb://***@db1:27017/"

@@ -100,7 +100,9 @@ class ExternalCluster(Cluster):
             with MongoClient(self.target.uri, serverSelectionTimeoutMS=10_000) as client:
                 config = client.admin.command("replSetGetConfig")["config"]
         except (PyMongoError, ConfigurationError) as exc:
-            raise BackendError(f"cannot reach {self.uri(redacted=True)}: {self.redact(str(exc))}") from None
+            # PyMongo appends its whole topology description; the first clause says what failed.
+            reason = self.redact(str(exc)).split(", Timeout:")[0]
+            raise BackendError(f"cannot reach {self.uri(redacted=True)}: {reason}") from None
         addresses: dict[str, str] = {}
         for m in config["members"]:
             host = _host_key(m["host"])

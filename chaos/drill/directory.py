@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from chaos.errors import UsageError
+from chaos.redact import redact_uri
 from chaos.scenario.model import Scenario
 from reports import rundir
 from reports.rundir import RunInfo
@@ -24,6 +25,10 @@ def scenario_document(scenario: Scenario) -> dict[str, Any]:
         step.pop("fault", None)
     workload = data.get("workload", {})
     workload.update(workload.pop("settings", {}))
+    # Credentials never reach the run directory; give the URI again (--set) to re-run.
+    target = data.get("target", {})
+    if "uri" in target:
+        target["uri"] = redact_uri(target["uri"])
     return data
 
 
