@@ -174,3 +174,21 @@ def test_a_malformed_uri_is_refused_without_echoing_its_password() -> None:
 def test_the_resolved_scenario_holds_no_credentials() -> None:
     scenario = loads('name: t\ntarget: {backend: external, uri: "mongodb://u:s3cret@db1:27017/"}\n', "t.yaml")
     assert scenario_document(scenario)["target"]["uri"] == "mongodb://***@db1:27017/"
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("m7", "t.yaml:9: faults[0]: targets m7: not a member (m0, m1, m2)"),
+        ("region:ap", "t.yaml:9: faults[0]: targets region 'ap', which no member is in (regions: none)"),
+    ],
+)
+def test_unknown_fault_targets_are_refused_before_anything_runs(target: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        loads(BASE.replace("target: primary", f"target: {target}"), "t.yaml")
+    assert str(info.value).startswith(message), str(info.value)
+
+
+@pytest.mark.parametrize("target", ["m1", "m0,m2", "secondary:2", "majority"])
+def test_known_targets_pass(target: str) -> None:
+    assert loads(BASE.replace("target: primary", f"target: {target}"), "t.yaml").faults[0].target == target

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from chaos.errors import UsageError
 from chaos.faults.specs import KINDS, FaultSpec, parse_fault
+from chaos.faults.targeting import ROLES
 from chaos.target import LocalTarget, Target
 from locustfiles.settings import WorkloadSettings
 from reports.durations import Duration
@@ -142,10 +143,34 @@ class Scenario(_Model):
     drain_timeout: Annotated[Duration, Field(gt=0)] = 60.0
 
     @model_validator(mode="after")
-    def _faults_inside_load(self) -> Scenario:
+    def _faults_fit(self) -> Scenario:
         total = self.workload.total_duration
         for i, step in enumerate(self.faults):
             last = step.occurrences()[-1]
             if last >= total:
                 raise ValueError(f"faults[{i}] is injected at {last:g} s, after the load ends at {total:g} s")
+            problem = _unknown_target(step.target, self.target)
+            if problem:
+                raise ValueError(f"faults[{i}] {problem}")
         return self
+
+
+def _unknown_target(target: str, cluster: Target) -> str | None:
+    """Names and regions checked against the members the scenario declares (roles resolve when
+    the fault fires; compose and external members are only known then)."""
+    if not cluster.members or target in ROLES or target.startswith("secondary:"):
+        return None
+    names = [m.name for m in cluster.members]
+    if target.startswith("region:"):
+        regions = sorted({m.region for m in cluster.members if m.region})
+        region = target.removeprefix("region:")
+        if region in regions:
+            return None
+        return f"targets region {region!r}, which no member is in (regions: {', '.join(regions) or 'none'})"
+    unknown = [t.strip() for t in target.split(",") if t.strip() not in names]
+    if unknown:
+        return (
+            f"targets {', '.join(unknown)}: not a member ({', '.join(names)}) "
+            f"nor one of {', '.join(ROLES)}, secondary:<n>, region:<name>"
+        )
+    return None
