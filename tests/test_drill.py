@@ -195,9 +195,17 @@ faults:
 """
 
 
+# `hubchaos` as a terminal starts it: a test run started in the background hands its children
+# SIGINT ignored, and Python then leaves Ctrl-C ignored.
+INTERRUPTIBLE_HUBCHAOS = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'hubchaos'; from chaos.entry import main; main()"
+)
+
+
 def _start_and_wait_for_the_fault(scenario: Path, out: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     runner = subprocess.Popen(
-        [sys.executable, "-m", "chaos", "run", str(scenario), "--out", str(out)],
+        [sys.executable, "-c", INTERRUPTIBLE_HUBCHAOS, "run", str(scenario), "--out", str(out)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
