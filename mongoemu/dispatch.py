@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mongoemu.command")
 
-_OP_QUERY_SECONDARY_OK = 1 << 2
 # serverStatus opcounters these commands count themselves (per document or statement), as mongod.
 _COUNTED_BY_HANDLER = frozenset({"insert", "update", "delete", "find", "getMore"})
 

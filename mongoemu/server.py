@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import logging
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mongoemu import wire
@@ -30,7 +30,6 @@ class Connection:
     # Set by the handshake: another member (hello.internalClient) and the driver's appName.
     internal: bool = False
     app_name: str | None = None
-    client_metadata: dict = field(default_factory=dict)
     writer: asyncio.StreamWriter | None = None
 
     def abort(self) -> None:

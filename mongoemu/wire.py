@@ -7,7 +7,7 @@ protocol; PyMongo's `bson` does all BSON encoding and decoding.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import bson
@@ -68,10 +68,8 @@ class Request:
     request_id: int
     command: dict[str, Any]
     more_to_come: bool = False
-    exhaust_allowed: bool = False
     # For OP_QUERY only: the database taken from "<db>.$cmd".
     legacy_db: str | None = None
-    raw_sizes: dict[str, int] = field(default_factory=dict)
 
 
 def parse_header(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Header:
@@ -119,7 +117,6 @@ def decode_op_msg(header: Header, body: bytes) -> Request:
     pos = 4
     command: dict[str, Any] | None = None
     sequences: dict[str, list[dict[str, Any]]] = {}
-    sizes: dict[str, int] = {}
     while pos < end:
         kind = body[pos]
         pos += 1
@@ -142,7 +139,6 @@ def decode_op_msg(header: Header, body: bytes) -> Request:
                 doc, cur = _decode_document(body, cur, seq_end, f"OP_MSG sequence {ident!r}")
                 docs.append(doc)
             sequences[ident] = docs
-            sizes[ident] = size
             pos = seq_end
         else:
             raise WireError(f"OP_MSG: unknown section kind {kind}")
@@ -165,8 +161,6 @@ def decode_op_msg(header: Header, body: bytes) -> Request:
         request_id=header.request_id,
         command=command,
         more_to_come=bool(flags & FLAG_MORE_TO_COME),
-        exhaust_allowed=bool(flags & FLAG_EXHAUST_ALLOWED),
-        raw_sizes=sizes,
     )
 
 

@@ -27,7 +27,6 @@ async def hello(ctx: CommandContext) -> dict[str, Any]:
     conn = ctx.connection
     client = ctx.body.get("client")
     if isinstance(client, dict):
-        conn.client_metadata = client
         app = client.get("application")
         if isinstance(app, dict) and isinstance(app.get("name"), str):
             conn.app_name = app["name"]

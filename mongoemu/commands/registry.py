@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ class CommandContext:
     read_preference: dict[str, Any] | None = None
     max_time_ms: int | None = None
     secondary_ok: bool = False
-    extra_reply: dict[str, Any] = field(default_factory=dict)
 
     @property
     def argument(self) -> Any:
