@@ -207,15 +207,6 @@ class DurableStore:
             for _, raw in coll.iter_raw():
                 yield decode(raw)
 
-    def collection_options(self, ns: str) -> dict[str, Any] | None:
-        coll = self.engine.collection_ns(ns)
-        return dict(coll.options) if coll is not None else None
-
-    def index_specs(self, ns: str) -> list[dict[str, Any]]:
-        """listIndexes' documents (including `_id_`)."""
-        coll = self.engine.collection_ns(ns)
-        return [s.to_document() for s in coll.specs()] if coll is not None else []
-
     def create_collection(self, ns: str, options: Mapping[str, Any]) -> None:
         db, name = split_ns(ns)
         if self.engine.collection(db, name) is None:

@@ -28,8 +28,6 @@ from mongoemu.wire import CODEC
 
 _UUID_NAMESPACE = uuid.UUID("6d6f6e67-6f65-6d75-0000-000000000000")
 _BAD_DB_CHARS = re.compile(r'[/\\. "$\x00]')
-# Namespaces served by the member itself rather than stored.
-VIRTUAL_NAMESPACES = frozenset({"local.oplog.rs"})
 
 
 def split_ns(ns: str) -> tuple[str, str]:

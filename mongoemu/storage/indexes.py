@@ -262,7 +262,3 @@ class SecondaryIndex:
         """Record ids whose key lies in [start, end), in key order (or reversed)."""
         for entry in self.entries.irange(start, end, inclusive=(True, False), reverse=reverse):
             yield _RID.unpack_from(entry, len(entry) - _RID.size)[0]
-
-    def clear(self) -> None:
-        self.entries.clear()
-        self.multikey = False

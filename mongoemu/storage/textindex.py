@@ -319,7 +319,3 @@ class TextIndex:
             unique, totals = unique[keep], totals[keep]
         order = np.lexsort((unique, -totals))
         return list(zip(unique[order].tolist(), totals[order].tolist(), strict=True))
-
-    def clear(self) -> None:
-        self._postings.clear()
-        self._live = self._stale = 0
