@@ -16,7 +16,6 @@ from mongoemu.version import VERSION
 log = logging.getLogger("mongoemu.control")
 
 # mongod's exit codes for the failures a caller can act on.
-EXIT_BAD_OPTIONS = 2
 EXIT_NET_ERROR = 48
 EXIT_DBPATH = 100
 

@@ -108,10 +108,6 @@ def bad_value(message: str) -> CommandError:
     return CommandError(2, message)
 
 
-def type_mismatch(message: str) -> CommandError:
-    return CommandError(14, message)
-
-
 def not_writable_primary() -> CommandError:
     return CommandError(10107, "not primary")
 

@@ -3,7 +3,7 @@
 `failCommand` follows the semantics drivers' test suites rely on: it matches external
 clients' commands by name (and optionally appName), then blocks, closes the connection,
 fails with `errorCode` or attaches a `writeConcernError`. Other fail point names are stored
-and counted so that subsystems can consult them with `FailPoints.should_fire(name)`.
+so that subsystems can look them up with `FailPoints.get(name)`.
 """
 
 from __future__ import annotations
@@ -94,10 +94,6 @@ class FailPoints:
 
     def get(self, name: str) -> FailPoint | None:
         return self._points.get(name)
-
-    def should_fire(self, name: str) -> bool:
-        point = self._points.get(name)
-        return point is not None and point.fire()
 
     def check_command(self, command_name: str, app_name: str | None, internal: bool) -> CommandFault | None:
         point = self._points.get("failCommand")

@@ -44,10 +44,6 @@ class OpTime:
     def from_document(cls, doc: dict[str, Any]) -> OpTime:
         return cls(doc["ts"], int(doc.get("t", -1)))
 
-    @property
-    def wall_seconds(self) -> float:
-        return float(self.ts.time)
-
 
 NULL_OPTIME = OpTime(Timestamp(0, 0), -1)
 

@@ -30,10 +30,8 @@ def wrong_type(command: str, field: str, value: Any, expected: str) -> CommandEr
     )
 
 
-def document(ctx: CommandContext, field: str, default: Any = None, required: bool = False) -> Any:
+def document(ctx: CommandContext, field: str, default: Any = None) -> Any:
     value = ctx.body.get(field, default)
-    if field not in ctx.body and required:
-        raise missing(ctx.name, field)
     if value is not None and not isinstance(value, Mapping):
         raise wrong_type(ctx.name, field, value, "object")
     return value
