@@ -9,14 +9,13 @@ one outcome the drill must not hide.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 
 from chaos.errors import FaultError, HealError, TargetError
-from chaos.faults.injector import ActiveFault, FaultInjector
+from chaos.faults.injector import FaultInjector
 from chaos.scenario.model import FaultStep
 
 log = logging.getLogger("hubchaos.schedule")
@@ -41,15 +40,13 @@ def plan(steps: list[FaultStep]) -> list[_Action]:
         actions.append(_Action(at, 1, seq, step, fault_id))
         if step.heal_after is not None:
             actions.append(_Action(at + step.heal_after, 0, seq, step, fault_id, heal=True))
-    heapq.heapify(actions)
-    return [heapq.heappop(actions) for _ in range(len(actions))]
+    return sorted(actions)
 
 
 class FaultSchedule:
     def __init__(self, injector: FaultInjector, steps: list[FaultStep]) -> None:
         self.injector = injector
         self.actions = plan(steps)
-        self.active: dict[str, ActiveFault] = {}
         self.errors: list[str] = []
         self.heal_errors: list[str] = []
         self._stop = threading.Event()
@@ -74,15 +71,14 @@ class FaultSchedule:
     def _inject(self, action: _Action) -> None:
         labels = {"slo_class": action.step.slo_class.value} if action.step.slo_class else None
         try:
-            self.active[action.fault_id] = self.injector.inject(
-                action.step.fault, action.fault_id, labels=labels
-            )
+            self.injector.inject(action.step.fault, action.fault_id, labels=labels)
         except (TargetError, FaultError) as exc:
             log.warning("fault %s (%s) was not injected: %s", action.fault_id, action.step.kind, exc)
             self.errors.append(f"{action.fault_id}: {exc}")
 
     def _heal(self, action: _Action) -> None:
-        fault = self.active.pop(action.fault_id, None)
+        # Not active: never injected, or already healed by itself (kill with restart_after_s).
+        fault = next((f for f in self.injector.active if f.fault_id == action.fault_id), None)
         if fault is None:
             return
         try:
@@ -99,6 +95,5 @@ class FaultSchedule:
             self.injector.heal_all()
         except HealError as exc:
             self.heal_errors.append(str(exc))
-        self.active.clear()
         if self.heal_errors:
             raise HealError("; ".join(self.heal_errors))
