@@ -20,6 +20,9 @@ from chaos.backends.health import optime_seconds
 from reports.rundir import ProbeSample
 
 Sink = Callable[[list[ProbeSample]], None]
+# A direct client to one member with every timeout set to the given milliseconds; the cluster's
+# own `admin_client` is the one to use, as it carries the cluster's credentials and TLS options.
+Connect = Callable[["ProbeTarget", int], MongoClient[dict[str, Any]]]
 
 # mongod's own wording for a member it cannot reach.
 UNREACHABLE = "(not reachable/healthy)"
@@ -71,14 +74,14 @@ class StatusProbe:
         self,
         targets: Iterable[ProbeTarget],
         sink: Sink,
+        connect: Connect,
         interval: float = 0.25,
-        client_factory: Callable[[ProbeTarget, float], MongoClient[dict[str, Any]]] | None = None,
     ) -> None:
         self.targets = list(targets)
         self.sink = sink
         self.interval = interval
         self.timeout = max(0.5, min(2.0, 4 * interval))
-        self._client_factory = client_factory or _direct_client
+        self._connect = connect
         self._names = {t.host: t.name for t in self.targets}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -115,7 +118,7 @@ class StatusProbe:
         return samples_from_status(target.name, status, time.time(), rtt_ms, self._names)
 
     def _run(self, target: ProbeTarget) -> None:
-        client = self._client_factory(target, self.timeout)
+        client = self._connect(target, int(self.timeout * 1000))
         try:
             next_at = time.monotonic()
             while not self._stop.is_set():
@@ -128,17 +131,3 @@ class StatusProbe:
                 self._stop.wait(delay)
         finally:
             client.close()
-
-
-def _direct_client(target: ProbeTarget, timeout: float) -> MongoClient[dict[str, Any]]:
-    host, _, port = target.host.rpartition(":")
-    ms = int(timeout * 1000)
-    return MongoClient(
-        host,
-        int(port),
-        directConnection=True,
-        serverSelectionTimeoutMS=ms,
-        connectTimeoutMS=ms,
-        socketTimeoutMS=ms,
-        appname="hubchaos-probe",
-    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from bson import Int64, Timestamp
+from pymongo import MongoClient
 
 from chaos.probes import UNREACHABLE, ProbeTarget, StatusProbe, samples_from_status
 from reports.rundir import ProbeSample
@@ -53,9 +54,14 @@ def test_live_probe_samples_a_member_and_marks_a_dead_one_unreachable(single_mem
         with lock:
             got.extend(rows)
 
-    probe = StatusProbe(
-        [ProbeTarget("m0", m.address), ProbeTarget("gone", "127.0.0.1:1")], sink, interval=0.1
-    )
+    def connect(target: ProbeTarget, ms: int) -> MongoClient[dict]:
+        host, _, port = target.host.rpartition(":")
+        return MongoClient(
+            host, int(port), directConnection=True, serverSelectionTimeoutMS=ms, socketTimeoutMS=ms
+        )
+
+    targets = [ProbeTarget("m0", m.address), ProbeTarget("gone", "127.0.0.1:1")]
+    probe = StatusProbe(targets, sink, connect, interval=0.1)
     probe.start()
     threading.Event().wait(1.0)
     probe.stop()
