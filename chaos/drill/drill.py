@@ -60,7 +60,6 @@ class DrillResult:
     run_dir: Path
     exit_code: ExitCode
     summary: Summary | None = None
-    error: str | None = None
 
 
 def versions() -> dict[str, str]:
@@ -122,7 +121,7 @@ class Drill:
         self.directory.write_info(self.info)
         if error:
             self.view.line(f"[bold red]run failed:[/] {self.info.error}")
-            return DrillResult(self.path, ExitCode.RUN_FAILED, error=self.info.error)
+            return DrillResult(self.path, ExitCode.RUN_FAILED)
         self._enter("analysing")
         summary = analyse(self.path, self.scenario.slos.resolve())
         write_outputs(self.path, summary)
@@ -166,6 +165,13 @@ class Drill:
         probe = StatusProbe(
             [ProbeTarget(m.name, m.address) for m in cluster.members],
             self.probe_log,
+            lambda target, ms: cluster.admin_client(
+                target.name,
+                serverSelectionTimeoutMS=ms,
+                connectTimeoutMS=ms,
+                socketTimeoutMS=ms,
+                appname="hubchaos-probe",
+            ),
             interval=self.scenario.probes.interval,
         )
         probe.start()
@@ -222,7 +228,7 @@ class Drill:
 
     def snapshot(self) -> Snapshot:
         load = self._load.snapshot() if self._load else None
-        faults = list(self._schedule.active.values()) if self._schedule else []
+        faults = list(self._schedule.injector.active) if self._schedule else []
         active = tuple(f"{f.fault_id} {f.spec.kind} {','.join(f.members)}" for f in faults)
         return Snapshot(
             scenario=self.scenario.name,

@@ -72,15 +72,12 @@ class LoadDriver:
             self._master_port = port
         else:
             self.runner = self.environment.create_local_runner()
-        self.settings = settings
         attach(self.environment, settings)
         self._workers: list[subprocess.Popen[bytes]] = []
-        self.started_at: float | None = None
 
     def start(self) -> None:
         if isinstance(self.runner, MasterRunner):
             self._start_workers()
-        self.started_at = time.time()
         if self.workload.stages:
             self.runner.start_shape()
         else:
