@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import total_ordering
@@ -29,19 +30,20 @@ class OpTime:
     ts: Timestamp
     term: int
 
-    def _key(self) -> tuple[int, int, int]:
+    def key(self) -> tuple[int, int, int]:
+        """The tuple optimes are ordered by: (term, seconds, increment)."""
         return (self.term, self.ts.time, self.ts.inc)
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, OpTime):
             return NotImplemented
-        return self._key() < other._key()
+        return self.key() < other.key()
 
     def to_document(self) -> dict[str, Any]:
         return {"ts": self.ts, "t": Int64(self.term)}
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> OpTime:
+    def from_document(cls, doc: Mapping[str, Any]) -> OpTime:
         return cls(doc["ts"], int(doc.get("t", -1)))
 
 
@@ -108,7 +110,7 @@ class OplogEntry:
             op=doc["op"],
             ns=doc["ns"],
             o=doc["o"],
-            optime=OpTime(doc["ts"], int(doc.get("t", -1))),
+            optime=OpTime.from_document(doc),
             o2=doc.get("o2"),
             wall=doc.get("wall") or datetime.now(UTC).replace(tzinfo=None),
             lsid=doc.get("lsid"),
@@ -133,7 +135,7 @@ class OplogWindow:
 
     def append(self, optime: OpTime, doc: dict[str, Any], size: int) -> None:
         self._entries.append((optime, doc, size))
-        self._keys.append(optime._key())
+        self._keys.append(optime.key())
         self._bytes += size
         while self._bytes > self.max_bytes and len(self._entries) > 1:
             _, _, dropped = self._entries.popleft()
@@ -150,11 +152,11 @@ class OplogWindow:
 
     def index_after(self, optime: OpTime) -> int:
         """Position of the first entry strictly newer than `optime`."""
-        return bisect.bisect_right(self._keys, optime._key())
+        return bisect.bisect_right(self._keys, optime.key())
 
     def contains(self, optime: OpTime) -> bool:
-        i = bisect.bisect_left(self._keys, optime._key())
-        return i < len(self._keys) and self._keys[i] == optime._key()
+        i = bisect.bisect_left(self._keys, optime.key())
+        return i < len(self._keys) and self._keys[i] == optime.key()
 
     def entries_after(self, optime: OpTime, limit: int, max_bytes: int | None = None) -> list[dict[str, Any]]:
         return self.slice_from(self.index_after(optime), limit, max_bytes)
@@ -182,7 +184,7 @@ class OplogWindow:
 
     def entries_before(self, optime: OpTime | None, limit: int) -> list[dict[str, Any]]:
         """Up to `limit` entries older than `optime` (from the newest when None), newest first."""
-        stop = len(self._keys) if optime is None else bisect.bisect_left(self._keys, optime._key())
+        stop = len(self._keys) if optime is None else bisect.bisect_left(self._keys, optime.key())
         start = max(0, stop - limit)
         return [self._entries[i][1] for i in range(stop - 1, start - 1, -1)]
 

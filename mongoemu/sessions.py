@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mongoemu.errors import CommandError
+from mongoemu.oplog import OpTime
 from mongoemu.storage import keystring
 
 # mongod's localLogicalSessionTimeoutMinutes default.
@@ -69,8 +70,7 @@ class SessionTable:
         else:
             result.op = op
             result.doc_id = (doc.get("o2") or doc["o"]).get("_id")
-        ts = doc["ts"]
-        rec.last_key = (int(doc.get("t", -1)), ts.time, ts.inc)
+        rec.last_key = OpTime.from_document(doc).key()
         rec.last_use = time.time()
 
     def lookup(self, lsid: Mapping[str, Any], txn_number: int, stmt_id: int) -> StatementResult | None:

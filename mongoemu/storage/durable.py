@@ -78,11 +78,6 @@ def _is_local(ns: str) -> bool:
     return ns.startswith("local.")
 
 
-def _key(doc: Mapping[str, Any]) -> tuple[int, int, int]:
-    ts = doc["ts"]
-    return (int(doc.get("t", -1)), ts.time, ts.inc)
-
-
 class DurableStore:
     def __init__(self, dbpath: Path, oplog_bytes: int) -> None:
         self.engine = StorageEngine()
@@ -113,8 +108,9 @@ class DurableStore:
                     self.sessions.observe(doc)
                     replayed += 1
                 if not doc.get(_JOURNAL_ONLY) and not _is_local(doc["ns"]):
-                    optime = OpTime(doc["ts"], int(doc.get("t", -1)))
-                    self.window.append(optime, self._window_entry(payload, seq, offset), len(payload))
+                    self.window.append(
+                        OpTime.from_document(doc), self._window_entry(payload, seq, offset), len(payload)
+                    )
         self.journal.open(segments[-1] if segments else self.replay_from)
         log.info(
             "recovered from checkpoint and journal",
@@ -152,7 +148,7 @@ class DurableStore:
             self._bytes_since_checkpoint += len(payload)
             if not _is_local(d["ns"]):
                 self.window.append(
-                    OpTime(d["ts"], int(d["t"])), self._window_entry(payload, seq, offset), len(payload)
+                    OpTime.from_document(d), self._window_entry(payload, seq, offset), len(payload)
                 )
 
     def _window_entry(self, payload: bytes, seq: int, offset: int) -> Mapping[str, Any]:
@@ -245,7 +241,6 @@ class DurableStore:
         for entry in removed:
             if isinstance(entry, JournalEntry):
                 entry.detach()
-        target = optime._key()
         kept: list[bytes] = []
         for seq in reversed(self.journal.segments()):
             cut = None
@@ -254,7 +249,7 @@ class DurableStore:
                 if doc.get(_JOURNAL_ONLY):
                     if cut is not None:
                         kept.append(payload)
-                elif cut is None and _key(doc) > target:
+                elif cut is None and OpTime.from_document(doc) > optime:
                     cut = offset
             if cut is None:
                 self.journal.truncate(seq, self.journal.valid_length(seq))
@@ -267,7 +262,7 @@ class DurableStore:
             self.journal.open(self.replay_from)
         if kept:
             self.journal.append(kept)
-        self.sessions.forget_after(target)
+        self.sessions.forget_after(optime.key())
         return removed
 
     # --- checkpoints --------------------------------------------------------------------
