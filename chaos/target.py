@@ -105,9 +105,6 @@ class _TargetBase(_Model):
             seen.add(m.name)
         return members
 
-    def member(self, name: str) -> MemberSpec | None:
-        return next((m for m in self.members if m.name == name), None)
-
 
 class LocalTarget(_TargetBase):
     """Member processes on this machine."""

@@ -128,9 +128,6 @@ class Cluster(ABC):
         names = ", ".join(m.name for m in self.members)
         raise TargetError(f"unknown member {name!r}: the members are {names}")
 
-    def member_by_address(self, address: str) -> Member | None:
-        return next((m for m in self.members if m.address == address), None)
-
     # --- clients ----------------------------------------------------------------------------
     def uri(self, redacted: bool = False) -> str:
         """The replica-set URI clients use (credentials redacted when asked)."""
