@@ -232,7 +232,7 @@ class ReplicationCoordinator:
 
     def on_replicated(self, last: dict[str, Any]) -> None:
         """Called by the applier after storage applied and journaled a batch of entries."""
-        optime = OpTime(last["ts"], int(last.get("t", -1)))
+        optime = OpTime.from_document(last)
         self.clock.advance_to(optime.ts)
         self._advance_applied(optime, last.get("wall") or now_wall())
         self._follow_commit_point()
@@ -603,7 +603,7 @@ class ReplicationCoordinator:
         last = self.member.oplog.entries_before(None, 1)
         if last:
             self.clock.advance_to(last[0]["ts"])
-            optime = OpTime(last[0]["ts"], int(last[0].get("t", -1)))
+            optime = OpTime.from_document(last[0])
             self._advance_applied(optime, last[0].get("wall") or wall_of(optime))
             self.term = max(self.term, optime.term)
         if self.meta.config is not None:

@@ -61,10 +61,6 @@ async def run(coord: ReplicationCoordinator) -> None:
     coord.maybe_go_live()
 
 
-def _optime(entry: dict[str, Any]) -> OpTime:
-    return OpTime(entry["ts"], int(entry.get("t", -1)))
-
-
 async def _sync_from(coord: ReplicationCoordinator, peer: Peer) -> OpTime:
     member = coord.member
     coord.meta.initial_sync_pending = True
@@ -77,7 +73,7 @@ async def _sync_from(coord: ReplicationCoordinator, peer: Peer) -> OpTime:
     begin = top["cursor"]["firstBatch"]
     if not begin:
         raise CommandFailed(f"{peer.host} has an empty oplog")
-    begin_optime = _optime(begin[0])
+    begin_optime = OpTime.from_document(begin[0])
     log.info(
         "initial sync: cloning", extra={"attr": {"syncSource": peer.host, "beginFetching": str(begin_optime)}}
     )
@@ -123,7 +119,7 @@ async def _apply_oplog_from(coord: ReplicationCoordinator, peer: Peer, begin: Op
     applied = NULL_OPTIME
     async with contextlib.aclosing(documents(peer, "local", find, TIMEOUT_SECS, APPLY_BATCH)) as entries:
         async for entry in entries:
-            if first and _optime(entry) != begin:
+            if first and OpTime.from_document(entry) != begin:
                 raise CommandFailed(f"{peer.host}'s oplog changed under the initial sync (it rolled back)")
             first = False
             batch.append(entry)
@@ -140,4 +136,4 @@ async def _apply_oplog_from(coord: ReplicationCoordinator, peer: Peer, begin: Op
 def _apply(coord: ReplicationCoordinator, batch: list[dict[str, Any]]) -> OpTime:
     coord.member.apply_replicated(batch)
     coord.on_replicated(batch[-1])
-    return _optime(batch[-1])
+    return OpTime.from_document(batch[-1])

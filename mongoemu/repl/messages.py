@@ -48,7 +48,7 @@ def _optime(doc: dict[str, Any], name: str, command: str) -> OpTime:
     value = _field(doc, name, dict, command)
     if not isinstance(value.get("ts"), Timestamp):
         raise CommandError(9, f"{command}: field '{name}.ts' must be a timestamp")
-    return OpTime(value["ts"], int(value.get("t", -1)))
+    return OpTime.from_document(value)
 
 
 @dataclass(frozen=True, slots=True)

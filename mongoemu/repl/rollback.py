@@ -47,10 +47,6 @@ class NoCommonPoint(Exception):
     """The two oplogs share no entry: this member cannot roll back and must resync."""
 
 
-def _optime(entry: dict[str, Any]) -> OpTime:
-    return OpTime(entry["ts"], int(entry.get("t", -1)))
-
-
 def _ts(entry: dict[str, Any]) -> tuple[int, int]:
     return (entry["ts"].time, entry["ts"].inc)
 
@@ -63,7 +59,7 @@ async def _local_newest_first(coord: ReplicationCoordinator) -> AsyncIterator[di
             return
         for entry in chunk:
             yield entry
-        before = _optime(chunk[-1])
+        before = OpTime.from_document(chunk[-1])
 
 
 async def find_common_point(coord: ReplicationCoordinator, peer: Peer) -> tuple[OpTime, list[dict[str, Any]]]:
@@ -77,9 +73,9 @@ async def find_common_point(coord: ReplicationCoordinator, peer: Peer) -> tuple[
         local = await anext(local_it, None)
         remote = await anext(remote_it, None)
         while local is not None and remote is not None:
-            if _optime(local) == _optime(remote):
+            if OpTime.from_document(local) == OpTime.from_document(remote):
                 rolled.reverse()
-                return _optime(local), rolled
+                return OpTime.from_document(local), rolled
             if _ts(local) > _ts(remote):
                 rolled.append(local)
                 local = await anext(local_it, None)
@@ -200,7 +196,7 @@ async def _remote_top(peer: Peer) -> OpTime:
     reply = await call(
         peer, "local", {"find": "oplog.rs", "sort": {"$natural": -1}, "limit": 1}, TIMEOUT_SECS
     )
-    return _optime(reply["cursor"]["firstBatch"][0])
+    return OpTime.from_document(reply["cursor"]["firstBatch"][0])
 
 
 async def _rbid(peer: Peer) -> int:

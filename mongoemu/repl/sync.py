@@ -51,10 +51,6 @@ class _Repick(Exception):
     """Drop the current sync source and choose again."""
 
 
-def optime_of(entry: dict[str, Any]) -> OpTime:
-    return OpTime(entry["ts"], int(entry.get("t", -1)))
-
-
 class SyncLoop:
     def __init__(self, coordinator: ReplicationCoordinator) -> None:
         self.coord = coordinator
@@ -215,7 +211,7 @@ class SyncLoop:
         batch = cursor["firstBatch"]
         if not batch:
             raise SourceFailed(f"its oplog has nothing at or after our last optime {last}")
-        if optime_of(batch[0]) != last:
+        if OpTime.from_document(batch[0]) != last:
             await self._diverged(peer, source.host, last, batch[0])
             return
         self._metadata(reply, verified=True)
@@ -302,7 +298,7 @@ class SyncLoop:
     async def _diverged(self, peer: Peer, host: str, last: OpTime, first: dict[str, Any]) -> None:
         oldest = await self._command(peer, {"find": "oplog.rs", "sort": {"$natural": 1}, "limit": 1}, 30.0)
         entries = self._cursor(oldest, host)["firstBatch"]
-        if entries and last < optime_of(entries[0]):
+        if entries and last < OpTime.from_document(entries[0]):
             log.warning(
                 "too stale to catch up; resyncing",
                 extra={
@@ -316,7 +312,13 @@ class SyncLoop:
             raise SourceFailed(f"our oplog diverged from {host}'s; a new primary does not roll back")
         log.info(
             "our last optime is not in the sync source's oplog; rolling back",
-            extra={"attr": {"syncSource": host, "ourLastOpTime": str(last), "theirs": str(optime_of(first))}},
+            extra={
+                "attr": {
+                    "syncSource": host,
+                    "ourLastOpTime": str(last),
+                    "theirs": str(OpTime.from_document(first)),
+                }
+            },
         )
         await rollback.run(self.coord, peer)
 
