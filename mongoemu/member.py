@@ -86,9 +86,13 @@ class Member:
         """Apply oplog entry documents from a sync source, in order: storage, journal, window,
         session table and the majority view's pre-images (the applier advances the coordinator)."""
         for entry, before in self.storage.apply_replicated(docs):
-            if entry.op in ("i", "u", "d"):
-                _id = (entry.o2 or entry.o)["_id"]
-                self.coordinator.majority.record(entry.ns, _id, before, entry.optime)
+            self.record_pre_image(entry, before)
+
+    def record_pre_image(self, entry: OplogEntry, before: dict[str, Any] | None) -> None:
+        """Give the majority view the version a document change replaced (None: an insert)."""
+        if entry.op in ("i", "u", "d"):
+            _id = (entry.o2 or entry.o)["_id"]
+            self.coordinator.majority.record(entry.ns, _id, before, entry.optime)
 
     def truncate_oplog_after(self, optime: OpTime) -> list[Mapping[str, Any]]:
         """Rollback: drop oplog entries newer than `optime` from the window and the journal."""

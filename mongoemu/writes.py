@@ -92,9 +92,7 @@ class WriteBatch:
         before = member.engine.apply(entry, decoded)
         self.pending.append(entry)
         self.last_optime = entry.optime
-        if op in ("i", "u", "d"):
-            _id = (o2 or o)["_id"]
-            member.coordinator.majority.record(ns, _id, before, entry.optime)
+        member.record_pre_image(entry, before)
         return before
 
     def ensure_collection(self, db: str, name: str) -> bool:
