@@ -34,9 +34,9 @@ from mongoemu.storage.query import Overlay, Query
 
 
 async def _read_concern(ctx: CommandContext) -> None:
-    wait = getattr(ctx.member.coordinator, "wait_for_read_concern", None)
-    if wait is not None and ctx.read_concern:
-        await wait(ctx.read_concern, ctx.max_time_ms / 1000 if ctx.max_time_ms else None)
+    if ctx.read_concern:
+        timeout = ctx.max_time_ms / 1000 if ctx.max_time_ms else None
+        await ctx.member.coordinator.wait_for_read_concern(ctx.read_concern, timeout)
 
 
 def _committed(ctx: CommandContext, ns: str) -> Overlay | None:
