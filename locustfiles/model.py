@@ -28,7 +28,6 @@ PROMPTS = "prompts"
 VECTORS = "vectorstores"
 USAGE = "usage_metrics"
 META = "hubchaos_meta"  # which corpus is loaded (seed and sizes), so seeding can be skipped
-TOKEN_FIELD = "_w"
 
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [IndexModel([("email", ASCENDING)], unique=True, name="email_unique")],

@@ -25,8 +25,9 @@ from locustfiles.classify import UnexpectedResult
 from locustfiles.corpus import Corpus
 from locustfiles.embeddings import from_bson, top_k
 from locustfiles.instrumented import Call, Instrument
-from locustfiles.model import PROMPTS, TOKEN_FIELD, USAGE, USERS, VECTORS
+from locustfiles.model import PROMPTS, USAGE, USERS, VECTORS
 from locustfiles.settings import CanaryUserSettings, VectorMode, WorkloadSettings
+from reports.rundir import TOKEN_FIELD
 
 # Reads decode lazily and keep their raw bytes, which are the response size.
 RAW = CodecOptions(document_class=RawBSONDocument, tz_aware=True)

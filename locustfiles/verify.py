@@ -25,8 +25,7 @@ from bson import ObjectId
 from pymongo import MongoClient, ReadPreference
 from pymongo.read_concern import ReadConcern
 
-from locustfiles.model import TOKEN_FIELD
-from reports.rundir import LedgerEntry, Verification, WriteStatus
+from reports.rundir import TOKEN_FIELD, LedgerEntry, Verification, WriteStatus
 
 FETCH_BATCH = 1000
 

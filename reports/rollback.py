@@ -16,9 +16,7 @@ from bson import json_util
 from bson.errors import BSONError
 
 from chaos.errors import AnalysisError
-from reports.rundir import MEMBERS
-
-TOKEN_FIELD = "_w"
+from reports.rundir import MEMBERS, TOKEN_FIELD
 
 
 @dataclass(frozen=True, slots=True)

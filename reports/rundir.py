@@ -50,6 +50,10 @@ JUNIT = "junit.xml"
 REPORT = "report.html"
 SUMMARY_MD = "summary.md"
 
+# The field in which every document the workload writes carries its ledger token (the write id),
+# so that a document found after recovery, or in a rollback file, names the write it holds.
+TOKEN_FIELD = "_w"
+
 
 class ErrorClass(StrEnum):
     """How a failed operation failed, so failover errors can be told from bugs."""
@@ -99,7 +103,7 @@ class LedgerEntry:
     t_start: float
     status: str  # a WriteStatus value
     t_ack: float | None = None
-    # A value the write stored in the document (field `_w`), so that an update can be checked.
+    # The value the write stored in the document's TOKEN_FIELD, so that an update can be checked.
     token: str | None = None
     seq: int | None = None  # the canary's sequence number
     user_class: str = ""

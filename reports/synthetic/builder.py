@@ -247,7 +247,9 @@ class RunBuilder:
     def rolled_back(self, member: str, entries: list[LedgerEntry], namespace: str = "hub.prompts") -> None:
         """A rollback file on `member` holding the documents of these ledger writes."""
         self.rollback_file(
-            member, [{"_id": e.doc_id, "_w": e.token, "title": "synthetic"} for e in entries], namespace
+            member,
+            [{"_id": e.doc_id, rundir.TOKEN_FIELD: e.token, "title": "synthetic"} for e in entries],
+            namespace,
         )
 
     def rollback_file(self, member: str, docs: list[dict[str, Any]], namespace: str = "hub.prompts") -> None:

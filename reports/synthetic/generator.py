@@ -282,7 +282,9 @@ def _requests(
         member = faults[i].old_primary
         path = run_dir / rundir.MEMBERS / member / "db" / "rollback" / "hub.prompts" / f"removed.{i}.bson"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"".join(bson.encode({"_id": f"d{x}", "_w": f"tok{x}"}) for x in numbers_lost))
+        path.write_bytes(
+            b"".join(bson.encode({"_id": f"d{x}", rundir.TOKEN_FIELD: f"tok{x}"}) for x in numbers_lost)
+        )
     return indeterminate
 
 
