@@ -14,8 +14,6 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
-import yaml
-from pydantic import ValidationError
 
 from chaos.errors import AnalysisError
 from reports import rundir
@@ -143,18 +141,7 @@ def load_run(run_dir: Path, slos: SLOTargets | None = None) -> RunData:
 
 def load_slos(run_dir: Path) -> SLOTargets:
     """The targets of the run's scenario.yaml `slos:` section; the default profile without one."""
-    path = run_dir / rundir.SCENARIO
-    if not path.exists():
-        return SLOSpec().resolve()
-    try:
-        scenario = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise AnalysisError(f"{rundir.SCENARIO}: not valid YAML ({exc})") from None
-    section = scenario.get("slos") if isinstance(scenario, dict) else None
-    try:
-        return SLOSpec.model_validate(section or {}).resolve()
-    except ValidationError as exc:
-        raise AnalysisError(f"{rundir.SCENARIO}: slos.{rundir.describe_validation_error(exc)}") from None
+    return rundir.read_scenario_section(run_dir, "slos", SLOSpec).resolve()
 
 
 def read_table(

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from chaos.errors import AnalysisError
 from reports import rundir
 from reports.html import render_report
@@ -25,11 +22,7 @@ def render_outputs(run_dir: Path, summary: Summary) -> list[Path]:
     # only this flag lookup needs.
     from chaos.scenario.model import Outputs  # noqa: PLC0415
 
-    section = _scenario(run_dir).get("outputs") or {}
-    try:
-        outputs = Outputs.model_validate(section)
-    except ValidationError as exc:
-        raise AnalysisError(f"{rundir.SCENARIO}: outputs.{rundir.describe_validation_error(exc)}") from None
+    outputs = rundir.read_scenario_section(run_dir, "outputs", Outputs)
     renderers = [
         (outputs.html, rundir.REPORT, lambda: render_report(run_dir, summary)),
         (outputs.markdown, rundir.SUMMARY_MD, lambda: run_summary(summary)),
@@ -45,14 +38,3 @@ def render_outputs(run_dir: Path, summary: Summary) -> list[Path]:
         (run_dir / name).write_text(text, encoding="utf-8")
         written.append(run_dir / name)
     return written
-
-
-def _scenario(run_dir: Path) -> dict[str, object]:
-    path = run_dir / rundir.SCENARIO
-    if not path.exists():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise AnalysisError(f"{rundir.SCENARIO}: not valid YAML ({exc})") from None
-    return data if isinstance(data, dict) else {}

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
-from pydantic import TypeAdapter, ValidationError
+import yaml
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from chaos.errors import AnalysisError
 
@@ -242,6 +243,7 @@ PROBE_SCHEMA = pa.schema(
 )
 
 R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
 
 
 def to_table(records: Iterable[Any], schema: pa.Schema) -> pa.Table:
@@ -299,6 +301,23 @@ def read_json(path: Path, record_type: type[R]) -> R:
         return TypeAdapter(record_type).validate_python(raw)
     except ValidationError as exc:
         raise AnalysisError(f"{path.name}: {describe_validation_error(exc)}") from None
+
+
+def read_scenario_section(run_dir: Path, section: str, model: type[M]) -> M:
+    """One section of the run's scenario.yaml validated by `model`; the model's defaults when the
+    file or the section is absent. AnalysisError naming the file and field when it is invalid."""
+    path = run_dir / SCENARIO
+    scenario = None
+    if path.exists():
+        try:
+            scenario = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise AnalysisError(f"{SCENARIO}: not valid YAML ({exc})") from None
+    data = scenario.get(section) if isinstance(scenario, dict) else None
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        raise AnalysisError(f"{SCENARIO}: {section}.{describe_validation_error(exc)}") from None
 
 
 def describe_validation_error(exc: ValidationError) -> str:
