@@ -35,10 +35,7 @@ async def repl_set_initiate(ctx: CommandContext) -> dict[str, Any]:
 
 @command("replSetGetConfig", admin_only=True, always_allowed=True)
 async def repl_set_get_config(ctx: CommandContext) -> dict[str, Any]:
-    config = ctx.member.coordinator.config
-    if config is None:
-        raise CommandError(94, "no replset config has been received", code_name="NotYetInitialized")
-    return {"config": config.to_document(), "ok": 1.0}
+    return {"config": ctx.member.coordinator.require_config().to_document(), "ok": 1.0}
 
 
 @command("replSetGetStatus", admin_only=True, always_allowed=True)

@@ -343,7 +343,7 @@ class ReplicationCoordinator:
             self._set_commit_point(point, self._learned_wall)
 
     def handle_update_position(self, updates: list[PositionUpdate], repl_data: ReplData | None) -> None:
-        self._require_config()
+        self.require_config()
         if self.self_id is None:
             raise CommandError(13436, "Received replSetUpdatePosition command but we are in state REMOVED")
         if repl_data is not None:
@@ -509,7 +509,8 @@ class ReplicationCoordinator:
         )
 
     # --- config ---------------------------------------------------------------------------
-    def _require_config(self) -> ReplSetConfig:
+    def require_config(self) -> ReplSetConfig:
+        """The current config; NotYetInitialized before replSetInitiate or a heartbeat brought one."""
         if self.config is None:
             raise CommandError(94, "no replset config has been received", code_name="NotYetInitialized")
         return self.config

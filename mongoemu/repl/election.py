@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mongoemu.errors import CommandError
 from mongoemu.repl import topology
 from mongoemu.repl.member_data import MemberData
 from mongoemu.repl.messages import VoteRequest, VoteResponse, now_wall
@@ -223,9 +222,7 @@ class Elections:
     # --- voting ---------------------------------------------------------------------------
     def handle_vote_request(self, request: VoteRequest) -> VoteResponse:
         coord = self.coord
-        config = coord.config
-        if config is None:
-            raise CommandError(94, "no replset config has been received", code_name="NotYetInitialized")
+        config = coord.require_config()
         if not request.dry_run:
             coord.update_term(request.term, "vote request")
         response = topology.decide_vote(

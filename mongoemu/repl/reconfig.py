@@ -110,9 +110,7 @@ def validate(old: ReplSetConfig, new: ReplSetConfig, self_host: str | None, forc
 
 
 async def reconfig(coord: ReplicationCoordinator, doc: Any, force: bool) -> dict[str, Any]:
-    old = coord.config
-    if old is None:
-        raise CommandError(94, "no replset config has been received", code_name="NotYetInitialized")
+    old = coord.require_config()
     if not force and not (coord.role is Role.LEADER and coord.leader_mode is LeaderMode.WRITABLE):
         raise CommandError(
             10107,

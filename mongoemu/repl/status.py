@@ -90,9 +90,7 @@ def _other_entry(coord: ReplicationCoordinator, data: MemberData, now: float) ->
 
 
 def status_document(coord: ReplicationCoordinator) -> dict[str, Any]:
-    config = coord.config
-    if config is None:
-        raise CommandError(94, "no replset config has been received", code_name="NotYetInitialized")
+    config = coord.require_config()
     if coord.self_id is None:
         raise CommandError(93, "Our replica set config is invalid or we are not a member of it")
     now = time.monotonic()
