@@ -112,9 +112,9 @@ def generate_run(run_dir: Path, spec: GeneratorSpec) -> GeneratedRun:
     faults = _faults(spec, members)
     run = GeneratedRun(run_dir, spec, faults)
     indeterminate = _requests(run_dir, spec, faults, rng, run)
-    _write_faults(run_dir, spec, faults, members)
+    _write_faults(run_dir, faults)
     _write_probes(run_dir, spec, faults, members, rng)
-    _write_discovery(run_dir, spec, faults, rng)
+    _write_discovery(run_dir, spec, faults, members, rng)
     half = len(indeterminate) // 2
     verification = Verification(
         checked_at=ORIGIN + spec.duration_s + 1,
@@ -288,9 +288,7 @@ def _requests(
     return indeterminate
 
 
-def _write_faults(
-    run_dir: Path, spec: GeneratorSpec, faults: list[GeneratedFault], members: list[str]
-) -> None:
+def _write_faults(run_dir: Path, faults: list[GeneratedFault]) -> None:
     records = []
     for f in faults:
         for action, t in ((FaultAction.INJECT, f.t_inject), (FaultAction.HEAL, f.t_heal)):
@@ -362,9 +360,12 @@ def _write_probes(
 
 
 def _write_discovery(
-    run_dir: Path, spec: GeneratorSpec, faults: list[GeneratedFault], rng: np.random.Generator
+    run_dir: Path,
+    spec: GeneratorSpec,
+    faults: list[GeneratedFault],
+    members: list[str],
+    rng: np.random.Generator,
 ) -> None:
-    members = [f"m{i}" for i in range(spec.members)]
     records = []
     for c in range(spec.clients):
         client = f"worker-{c}"
