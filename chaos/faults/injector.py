@@ -27,7 +27,7 @@ from chaos.faults import actions
 from chaos.faults.journal import Journal, JournalEntry
 from chaos.faults.netfilter import fault_label
 from chaos.faults.specs import DESTRUCTIVE, NETWORK, Degrade, FaultSpec, Kill, Partition, Stop
-from chaos.faults.steps import HealStep, run_step
+from chaos.faults.steps import HealStep, run_steps
 from chaos.faults.targeting import resolve
 from chaos.faults.timeline import FaultTimeline
 from reports.rundir import FaultAction, FaultEvent
@@ -138,7 +138,7 @@ class FaultInjector:
                 extra = self._apply(spec, members, label, net)
             except BaseException as exc:
                 # Undo whatever part took effect before the failure (or the interrupt).
-                self._run_steps(entry.steps)
+                run_steps(self.cluster, entry.steps)
                 self.journal.remove(entry)
                 message = self.cluster.redact(str(exc)) or type(exc).__name__
                 inject = FaultAction.INJECT
@@ -199,15 +199,6 @@ class FaultInjector:
         return {}
 
     # --- heal -------------------------------------------------------------------------------
-    def _run_steps(self, steps: list[HealStep]) -> list[str]:
-        errors = []
-        for step in steps:
-            try:
-                run_step(self.cluster, step)
-            except HealError as exc:
-                errors.append(str(exc))
-        return errors
-
     def heal(self, fault: ActiveFault) -> None:
         """Undo one fault (idempotent); HealError lists what could not be undone."""
         with self._lock:
@@ -218,7 +209,7 @@ class FaultInjector:
             # The time is when the heal acts; the primary is read after it (asking a dead
             # member first would delay a timed restart by the client's timeout).
             at = (time.time(), time.monotonic())
-            errors = self._run_steps(fault.entry.steps)
+            errors = run_steps(self.cluster, fault.entry.steps)
             error = "; ".join(errors) or None
             found = current_primary(self.cluster.status())
             primary = found.name if found else None

@@ -33,14 +33,18 @@ class HealStep(BaseModel):
         return f"{self.op} {self.member}"
 
 
-def run_step(cluster: Cluster, step: HealStep) -> None:
-    """Carry out one heal step; HealError says what could not be undone."""
-    try:
-        _run(cluster, step)
-    except HealError:
-        raise
-    except (RunError, PyMongoError, OSError) as exc:
-        raise HealError(f"{step.describe()}: {cluster.redact(str(exc))}") from None
+def run_steps(cluster: Cluster, steps: list[HealStep]) -> list[str]:
+    """Carry out every step, also after one failed (undo as much as possible); return one line
+    for each step that could not be carried out, saying what and why."""
+    errors = []
+    for step in steps:
+        try:
+            _run(cluster, step)
+        except HealError as exc:
+            errors.append(str(exc))
+        except (RunError, PyMongoError, OSError) as exc:
+            errors.append(f"{step.describe()}: {cluster.redact(str(exc))}")
+    return errors
 
 
 def _run(cluster: Cluster, step: HealStep) -> None:

@@ -16,11 +16,11 @@ from docker.errors import DockerException
 from chaos.backends import attach
 from chaos.backends import netns as ns
 from chaos.backends.containers import LABEL, docker_client
-from chaos.errors import BackendError, HealError
+from chaos.errors import BackendError
 from chaos.faults import relay, shaping
 from chaos.faults.journal import Journal
 from chaos.faults.netfilter import FAULT_LABEL_PREFIX, delete_labelled
-from chaos.faults.steps import run_step
+from chaos.faults.steps import run_steps
 from chaos.system import CommandFailed, have, is_root
 
 
@@ -40,12 +40,7 @@ def heal_journal(journal: Journal, report: HealReport) -> None:
         except BackendError as exc:
             report.errors.append(f"{entry.key}: {exc}")
             continue
-        failed = []
-        for step in entry.steps:
-            try:
-                run_step(cluster, step)
-            except HealError as exc:
-                failed.append(str(exc))
+        failed = run_steps(cluster, entry.steps)
         cluster.close_clients()
         if failed:
             report.errors.append(f"{entry.key} ({entry.kind}): {'; '.join(failed)}")
