@@ -107,7 +107,8 @@ class StorageEngine:
             return coll.delete(entry.o["_id"]) if coll is not None else None
         raw = raw_of(entry.o)
         if doc is None:
-            doc = decode(raw)
+            # A replicated or replayed entry arrives decoded: its `o` already is the document.
+            doc = entry.o if isinstance(entry.o, dict) else decode(raw)
         if coll is None:
             coll = self.create_collection(db, name, {})
         if op == "i":
