@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reports import rundir
+from contract import rundir
 from reports.analyse import summarise
 from reports.html import render_report
 from reports.html.plots import plots

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from pymongo import MongoClient
 
 from chaos.backends.processes import MemberProcess, free_port, initiate, wait_for_primary
+from contract.rundir import EVENTS, EVENTS_SHARDS
 from locustfiles.instrumented import Instrument
 from locustfiles.merge import merge_run
 from locustfiles.operations import HubOperations
@@ -44,7 +45,6 @@ from locustfiles.recorder import Recorder
 from locustfiles.seeding import seed_corpus
 from locustfiles.settings import CorpusSettings, HubUserSettings, WorkloadSettings
 from locustfiles.workload import Workload
-from reports.rundir import EVENTS, EVENTS_SHARDS
 
 HUB = Path(__file__).resolve().parents[1] / "locustfiles" / "hub.py"
 CORPUS = CorpusSettings(users=500, prompts=5000, stores=40, vectors_per_store=40)

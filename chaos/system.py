@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 
-from chaos.errors import RunError
+from contract.errors import RunError
 
 
 class CommandFailed(RunError):
@@ -20,9 +20,11 @@ class CommandFailed(RunError):
         self.stderr = stderr
 
 
-def run(cmd: list[str], check: bool = True, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str], check: bool = True, timeout: float = 30.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     except FileNotFoundError:
         raise CommandFailed(cmd, 127, f"{cmd[0]} is not installed") from None
     except subprocess.TimeoutExpired:

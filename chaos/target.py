@@ -1,7 +1,10 @@
 """The `target:` section of a scenario: which replica set a drill acts on, and how to reach it.
 
-One pydantic model per backend, told apart by `backend:` (a discriminated union), so that a
-wrong key is refused with the field's name. Replica-set settings keep MongoDB's spelling
+One pydantic model per backend, told apart by `backend:` and found through the backend
+registry `BACKENDS` (built-ins below, entry points `hubchaos.backends`, or `module:Class`), so
+that a wrong key is refused with the field's name. Each model names the `Cluster` class that
+runs it (`cluster`), imported only when a cluster is made, so that reading a scenario imports
+no Docker SDK. Replica-set settings keep MongoDB's spelling
 (`electionTimeoutMillis`, ...) because they are sent as they are in `replSetInitiate`.
 
     target:
@@ -18,15 +21,16 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pymongo.errors import ConfigurationError, InvalidURI
 from pymongo.uri_parser import parse_uri
 
-from chaos.errors import ScenarioError
 from chaos.redact import redact_text, uri_secrets
-from chaos.scenario.source import read
+from contract.errors import ScenarioError, UsageError
+from contract.registry import Registry, subclass_of
+from contract.safeyaml import read
 
 # Member names end up in network namespace, container and interface-free labels: keep them tame.
 MEMBER_NAME = r"^[a-z0-9][a-z0-9-]{0,30}$"
@@ -44,6 +48,7 @@ class ReplSetSettings(_Model):
 
     election_timeout_millis: int = Field(10_000, alias="electionTimeoutMillis", ge=1)
     heartbeat_interval_millis: int = Field(2_000, alias="heartbeatIntervalMillis", ge=1)
+    heartbeat_timeout_secs: int | None = Field(None, alias="heartbeatTimeoutSecs", ge=1)
     catch_up_timeout_millis: int | None = Field(None, alias="catchUpTimeoutMillis", ge=-1)
     chaining_allowed: bool | None = Field(None, alias="chainingAllowed")
 
@@ -82,7 +87,12 @@ def _expand_members(value: Any) -> Any:
     return value
 
 
-class _TargetBase(_Model):
+class TargetBase(_Model):
+    """What every backend's target has. A backend's model adds `backend: Literal["name"]`, its
+    own fields, and `cluster`, the `module:Class` of its chaos.backends.base.Cluster."""
+
+    backend: str
+    cluster: ClassVar[str]
     set_name: str = Field("rs0", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     members: list[MemberSpec] = Field(default_factory=lambda: [MemberSpec(name=f"m{i}") for i in range(3)])
     settings: ReplSetSettings = Field(default_factory=ReplSetSettings)
@@ -95,6 +105,11 @@ class _TargetBase(_Model):
     def _expand(cls, value: Any) -> Any:
         return _expand_members(value)
 
+    def destructive_refusal(self) -> str | None:
+        """Why destructive faults (kill, pause, partitions, ...) may not run against this
+        target at all, or None; which members they may hit is checked when the cluster is known."""
+        return None
+
     @field_validator("members")
     @classmethod
     def _unique_names(cls, members: list[MemberSpec]) -> list[MemberSpec]:
@@ -106,10 +121,11 @@ class _TargetBase(_Model):
         return members
 
 
-class LocalTarget(_TargetBase):
+class LocalTarget(TargetBase):
     """Member processes on this machine."""
 
     backend: Literal["local"] = "local"
+    cluster = "chaos.backends.local:LocalCluster"
     # The member program: None runs `mongoemu` with this Python; otherwise e.g. ["/usr/bin/mongod"].
     binary: list[str] | None = None
     # namespaces: one network namespace and address per member (needs root), so partitions are
@@ -119,10 +135,11 @@ class LocalTarget(_TargetBase):
     subnet: ipaddress.IPv4Network = ipaddress.IPv4Network("10.213.0.0/16")
 
 
-class DockerTarget(_TargetBase):
+class DockerTarget(TargetBase):
     """Members as containers on a user-defined Docker network, through testcontainers."""
 
     backend: Literal["docker"] = "docker"
+    cluster = "chaos.backends.docker:DockerCluster"
     image: str = MONGO_IMAGE
     # Address space for the cluster's Docker network (one /24 is carved out per cluster); the
     # members get fixed addresses in it, which the replica set advertises (see docs/docker.md).
@@ -132,10 +149,11 @@ class DockerTarget(_TargetBase):
     reaper: Literal["auto", "on", "off"] = "auto"
 
 
-class ComposeTarget(_TargetBase):
+class ComposeTarget(TargetBase):
     """The members of a Compose project (docker-compose.chaos.yml), attached to by service name."""
 
     backend: Literal["compose"] = "compose"
+    cluster = "chaos.backends.compose:ComposeCluster"
     # The members come from the compose file (services labelled hubchaos.member), not from here.
     members: list[MemberSpec] = Field(default_factory=list)
     file: Path = Path("docker-compose.chaos.yml")
@@ -146,15 +164,24 @@ class ComposeTarget(_TargetBase):
     init_service: str | None = "rs-init"
 
 
-class ExternalTarget(_TargetBase):
+class ExternalTarget(TargetBase):
     """An existing replica set reached through a URI: only non-destructive faults by default."""
 
     backend: Literal["external"] = "external"
+    cluster = "chaos.backends.external:ExternalCluster"
     uri: str
     # Members (host or host:port) on which destructive faults (kill, stop, ...) are allowed.
     allowlist: list[str] = Field(default_factory=list)
     # Annotations (name, region) for the discovered members, matched by `host`.
     members: list[MemberSpec] = Field(default_factory=list)
+
+    def destructive_refusal(self) -> str | None:
+        if not self.allowlist:
+            return (
+                "the external target has no allowlist: list the members it may take down in "
+                "target.allowlist (and nothing else of that cluster is touched)"
+            )
+        return None
 
     @field_validator("uri")
     @classmethod
@@ -173,25 +200,49 @@ class ExternalTarget(_TargetBase):
         return uri
 
 
-Target = Annotated[
-    LocalTarget | DockerTarget | ComposeTarget | ExternalTarget, Field(discriminator="backend")
-]
-TARGET_ADAPTER: TypeAdapter[Target] = TypeAdapter(Target)
+BACKENDS: Registry[type[TargetBase]] = Registry(
+    "backend",
+    "hubchaos.backends",
+    {
+        "local": "chaos.target:LocalTarget",
+        "docker": "chaos.target:DockerTarget",
+        "compose": "chaos.target:ComposeTarget",
+        "external": "chaos.target:ExternalTarget",
+    },
+    check=subclass_of(TargetBase),
+)
 
 
-def parse_target(data: Any, source: str = "<target>") -> Target:
+def target_model(data: Any) -> type[TargetBase]:
+    """The model of a `target:` mapping, by its `backend` (default local); ValueError if unknown."""
+    backend = data.get("backend", "local") if isinstance(data, dict) else "local"
+    try:
+        return BACKENDS.get(str(backend))
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def validate_target(data: Any) -> Any:
+    """For a pydantic field of type TargetBase: a mapping becomes its backend's model, so errors
+    carry the field's own location."""
+    if isinstance(data, dict):
+        return target_model(data).model_validate(data)
+    return data
+
+
+def parse_target(data: Any, source: str = "<target>") -> TargetBase:
     """A target from plain data; a bad field is one ScenarioError naming the source and field."""
     try:
-        return TARGET_ADAPTER.validate_python(data)
-    except ValidationError as exc:
+        return target_model(data).model_validate(data)
+    except ValueError as exc:
+        if not isinstance(exc, ValidationError):
+            raise ScenarioError(str(exc), file=source, field="target.backend") from None
         err = exc.errors()[0]
-        # The first location item of a tagged union is the tag itself (local, docker, ...).
-        path = err["loc"][1:] if err["type"] != "union_tag_invalid" else ()
-        loc = ".".join(str(p) for p in path)
+        loc = ".".join(str(p) for p in err["loc"])
         raise ScenarioError(err["msg"], file=source, field=f"target.{loc}" if loc else "target") from None
 
 
-def load_target(path: Path) -> Target:
+def load_target(path: Path) -> TargetBase:
     """A target from a YAML file holding either a bare target or a scenario with `target:`."""
     data = read(path).data
     if isinstance(data, dict) and "target" in data:

@@ -1,6 +1,6 @@
 """What a PyMongo exception means: its error class, and whether a write it ended happened.
 
-Error classes tell failover from bugs (`reports.rundir.ErrorClass`). Write outcomes follow
+Error classes tell failover from bugs (`contract.rundir.ErrorClass`). Write outcomes follow
 Jepsen: a write is *failed* only when it certainly did not happen (no server was selected, or
 the server answered with an error before applying it); when the answer was lost after the
 request may have been sent, or the write was applied but not replicated as asked, it is
@@ -22,7 +22,7 @@ from pymongo.errors import (
     WriteConcernError,
 )
 
-from reports.rundir import ErrorClass, WriteStatus
+from contract.rundir import ErrorClass, WriteStatus
 
 
 class UnexpectedResult(Exception):

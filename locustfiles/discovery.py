@@ -1,7 +1,15 @@
 """PyMongo's server-discovery (SDAM) events from the workload's clients, as `DiscoveryEvent`s.
 
 The analysers measure "driver rediscovery" (fault → the driver knows the new primary) from
-these. Listeners run on PyMongo's monitor threads, so they only build a record and hand it on.
+these. Listeners only build a record and hand it on.
+
+Each record is dated when the driver changed its view, not when the listener heard of it:
+PyMongo queues server and topology description events and hands them to listeners from a
+thread that drains the queue every second, so a listener's own clock runs up to a second
+late, long enough to put "the driver found the new primary" after a write that went to it.
+A `ServerDescription` carries the monotonic time it was made (`last_update_time`: when the
+hello reply or the error that produced it arrived), which dates the change exactly. Heartbeat
+events are delivered synchronously on the monitor's thread, so their own clock is right.
 """
 
 from __future__ import annotations
@@ -10,10 +18,11 @@ import time
 from collections.abc import Callable
 
 from pymongo import monitoring
+from pymongo.server_description import ServerDescription
 from pymongo.server_type import SERVER_TYPE
 from pymongo.topology_description import TopologyDescription
 
-from reports.rundir import DiscoveryEvent
+from contract.rundir import DiscoveryEvent
 
 Sink = Callable[[DiscoveryEvent], None]
 
@@ -21,6 +30,12 @@ Sink = Callable[[DiscoveryEvent], None]
 def _address(address: tuple[str, int | None]) -> str:
     host, port = address
     return f"{host}:{port}" if port is not None else host
+
+
+def emitted_at(*descriptions: ServerDescription) -> float:
+    """Wall-clock time of the newest of these descriptions (when the driver made it)."""
+    made = max(d.last_update_time for d in descriptions)
+    return time.time() - (time.monotonic() - made)
 
 
 def primary_of(description: TopologyDescription) -> str | None:
@@ -54,7 +69,7 @@ class DiscoveryListener(
             if old.server_type != new.server_type:
                 self.sink(
                     DiscoveryEvent(
-                        t=time.time(),
+                        t=emitted_at(new),
                         kind="server_changed",
                         client=self.client,
                         address=_address(event.server_address),
@@ -66,9 +81,11 @@ class DiscoveryListener(
             return
         before, after = primary_of(event.previous_description), primary_of(event.new_description)
         if before != after:
+            # The change that made this topology is its newest server description.
+            servers = event.new_description.server_descriptions().values()
             self.sink(
                 DiscoveryEvent(
-                    t=time.time(),
+                    t=emitted_at(*servers) if servers else time.time(),
                     kind="topology_changed",
                     client=self.client,
                     previous_type=event.previous_description.topology_type_name,

@@ -2,7 +2,8 @@
 
     local   seeds the corpus at test start, records as worker "local", merges at quit
     master  seeds, names the run directory in its spawn messages, merges the workers' shards at quit
-    worker  records as "worker-<index>" into the run directory the master named; closes at quit
+    worker  records as "worker-<index>" (with its own CPU) into the run directory the master named;
+            closes at quit
 
 Distributed mode therefore needs the workers to see the master's run directory (same machine, or
 a shared volume at the same path; `HUBCHAOS_RUN_DIR` on a worker overrides the path). A master
@@ -29,8 +30,8 @@ from locust.runners import MasterRunner, WorkerRunner
 from pymongo import MongoClient
 
 from locustfiles.merge import MergeReport, merge_run
-from locustfiles.seeding import seed_corpus
 from locustfiles.settings import WorkloadSettings, load_settings
+from locustfiles.tally import REPORT_KEY
 from locustfiles.workload import Workload
 
 if TYPE_CHECKING:
@@ -78,7 +79,13 @@ def attach(environment: Environment, settings: WorkloadSettings | None = None) -
     events.test_stop.add_listener(lambda **_: workload.flush())
     events.quitting.add_listener(lambda **_: _on_quitting(environment, workload))
     if isinstance(environment.runner, WorkerRunner):
+        # What this worker counted travels with its stats reports, so the master's tally has all.
+        events.report_to_master.add_listener(
+            lambda data, **_: data.update({REPORT_KEY: workload.tally.drain()})
+        )
         return workload
+    if isinstance(environment.runner, MasterRunner):
+        events.worker_report.add_listener(lambda data, **_: workload.tally.merge(data.get(REPORT_KEY) or {}))
     workload.settings.run_dir = workload.settings.run_dir or default_run_dir()
     if isinstance(environment.runner, MasterRunner) and environment.parsed_options is not None:
         # Locust copies the master's non-standard options into every spawn message, and a worker
@@ -101,7 +108,8 @@ def _on_test_start(environment: Environment, workload: Workload) -> None:
             sent = getattr(environment.parsed_options, RUN_DIR_OPTION, None)
             workload.settings.run_dir = Path(sent) if sent else default_run_dir()
         workload.set_worker(f"worker-{runner.worker_index}")
-        workload.start_recording(workload.settings.run_dir)
+        # A worker reports its own CPU: the drill samples only the processes on its machine.
+        workload.start_recording(workload.settings.run_dir, meter=True)
         return
     if workload.settings.seed_on_start:
         _seed(environment, workload)
@@ -112,18 +120,25 @@ def _on_test_start(environment: Environment, workload: Workload) -> None:
 
 
 def _seed(environment: Environment, workload: Workload) -> None:
+    """Each user class's `prepare` (the hub's seeds its corpus), once, before the users start."""
     uri = target_uri(environment, workload)
     client: MongoClient[Any] = MongoClient(uri, **workload.settings.driver.client_kwargs())
     try:
-        report = seed_corpus(client, workload.settings, workload.corpus)
+        for line in prepare_classes(environment.user_classes, client, workload.settings):
+            log.info("%s", line)
     finally:
         client.close()
-    if report.skipped:
-        log.info("corpus already loaded (seed %s)", workload.settings.seed)
-    else:
-        log.info(
-            "seeded %d documents in %.1f s (%.0f docs/s)", report.total, report.seconds, report.docs_per_s
-        )
+
+
+def prepare_classes(classes: list[Any], client: MongoClient[Any], settings: WorkloadSettings) -> list[str]:
+    """Run `prepare` of every class that has one (each class once); the lines they report."""
+    lines = []
+    for user_class in dict.fromkeys(classes):
+        prepare = getattr(user_class, "prepare", None)
+        line = prepare(client, settings) if prepare is not None else None
+        if line:
+            lines.append(f"{user_class.__name__}: {line}")
+    return lines
 
 
 def finish(environment: Environment, wait_s: float = 10.0) -> MergeReport | None:
@@ -147,7 +162,7 @@ def finish(environment: Environment, wait_s: float = 10.0) -> MergeReport | None
         report.discovery,
         ", ".join(report.workers) or "no workers",
         run_dir,
-        "" if report.complete else f" (incomplete: {report})",
+        "" if report.describe() == "complete" else f" ({report.describe()})",
     )
     return report
 

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 from bson import ObjectId
 from pymongo.collection import Collection
 
+from contract.rundir import LedgerEntry, WriteStatus
 from locustfiles.classify import bulk_statuses, error_class
-from reports.rundir import LedgerEntry, WriteStatus
 
 REQUEST_TYPE = "mongo"
 

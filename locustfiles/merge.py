@@ -3,8 +3,10 @@
 `merge_run(run_dir)` waits (boundedly) until the expected writers have closed their shards,
 then writes `events.parquet`, `ledger.parquet` (time-ordered) and `discovery.jsonl`, and
 checks the ledger: write ids are `<worker>-<n>` with n counting from 1 in each process, so a
-duplicate or a missing n is visible. It is idempotent: shards stay, and merging again rewrites
-the same files.
+duplicate or a missing n is visible. A batch recorded twice (a flush cut short by a signal and
+made again) is recorded once: the ledger keeps one row per write id, the events one row per
+identical event, and the report counts what it dropped. It is idempotent: shards stay, and
+merging again rewrites the same files.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from locustfiles.shards import STREAM_SUFFIX, Manifest, manifests, read_stream
-from reports.rundir import (
+from contract.rundir import (
     DISCOVERY,
     DISCOVERY_SHARDS,
     EVENTS,
@@ -29,12 +31,23 @@ from reports.rundir import (
     LEDGER_SCHEMA,
     LEDGER_SHARDS,
     REQUEST_EVENT_SCHEMA,
+    RESOURCE_SCHEMA,
+    RESOURCES,
+    RESOURCES_SHARDS,
     DiscoveryEvent,
+    LedgerEntry,
+    ResourceSample,
+    WriteStatus,
     read_jsonl,
+    to_table,
     write_jsonl,
 )
+from locustfiles.shards import STREAM_SUFFIX, Manifest, manifests, read_stream
 
 LISTED_MAX = 100  # ids listed per problem; the counts are exact
+SHOWN_MAX = 3  # ids shown per problem in the one-line description
+# Of two rows of one write, the one kept: an acknowledgement is the claim the data-loss check tests.
+_STATUS_RANK = {WriteStatus.ACKED.value: 0, WriteStatus.INDETERMINATE.value: 1, WriteStatus.FAILED.value: 2}
 
 
 class MergeError(RuntimeError):
@@ -53,13 +66,33 @@ class MergeReport:
     short: list[str] = field(default_factory=list)  # shards holding fewer rows than their manifest says
     duplicate_write_ids: list[str] = field(default_factory=list)
     missing_write_ids: list[str] = field(default_factory=list)
-    duplicates: int = 0
+    duplicates: int = 0  # ledger rows dropped: a write id recorded more than once
+    duplicate_events: int = 0  # request events dropped: recorded more than once
     missing: int = 0
 
     @property
     def complete(self) -> bool:
-        """Every writer closed, nothing torn or short, no duplicate and no gap in the ledger."""
-        return not (self.unclosed or self.torn or self.short or self.duplicates or self.missing)
+        """Every writer closed, nothing torn or short, and no gap in the ledger (duplicates are
+        dropped by the merge, so they leave it whole)."""
+        return not (self.unclosed or self.torn or self.short or self.missing)
+
+    def describe(self) -> str:
+        """One line: what is wrong with the recordings, a few ids at most; "complete" if nothing."""
+        problems = [
+            (len(self.unclosed), "shard(s) never closed", self.unclosed),
+            (len(self.torn), "shard(s) cut inside a batch", self.torn),
+            (len(self.short), "shard(s) shorter than their manifest", self.short),
+            (self.missing, "write id(s) missing from the ledger", self.missing_write_ids),
+            (self.duplicates, "duplicate ledger row(s) dropped", self.duplicate_write_ids),
+            (self.duplicate_events, "duplicate request event(s) dropped", []),
+        ]
+        parts = []
+        for count, what, ids in problems:
+            if count:
+                more = ", ..." if count > SHOWN_MAX else ""
+                shown = f" ({', '.join(ids[:SHOWN_MAX])}{more})" if ids else ""
+                parts.append(f"{count} {what}{shown}")
+        return "; ".join(parts) or "complete"
 
 
 def wait_closed(run_dir: Path, expect_workers: Collection[str], timeout_s: float) -> list[Manifest]:
@@ -100,15 +133,44 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _check_write_ids(write_ids: list[str], report: MergeReport) -> None:
-    counts = Counter(write_ids)
+def _dedupe_events(events: pa.Table, report: MergeReport) -> pa.Table:
+    """Identical rows are one event recorded twice: two requests of one process never share
+    their start time to the microsecond. `events` is ordered by start time, so only rows whose
+    start repeats the previous row's are compared in full (a merge of 500,000 events stays fast)."""
+    starts = events.column("t_start").to_numpy()
+    repeats = np.flatnonzero(starts[1:] == starts[:-1]) + 1
+    if not len(repeats):
+        return events
+    candidates = np.unique(np.concatenate([repeats - 1, repeats]))
+    frame = events.take(candidates).to_pandas()
+    twice = candidates[frame.duplicated().to_numpy()]
+    report.duplicate_events = len(twice)
+    keep = np.ones(events.num_rows, dtype=bool)
+    keep[twice] = False
+    return events.filter(pa.array(keep))
+
+
+def _dedupe_ledger(ledger: pa.Table, report: MergeReport) -> pa.Table:
+    """One row per write id; `ledger` is time-ordered and stays so."""
+    counts = Counter(ledger.column("write_id").to_pylist())
     dups = sorted(w for w, c in counts.items() if c > 1)
     report.duplicates = sum(counts[w] - 1 for w in dups)
     report.duplicate_write_ids = dups[:LISTED_MAX]
+    _check_gaps(counts, report)
+    if not dups:
+        return ledger
+    frame = ledger.to_pandas()
+    frame["_rank"] = frame["status"].map(_STATUS_RANK).fillna(len(_STATUS_RANK))
+    kept = frame.sort_values("_rank", kind="stable").drop_duplicates("write_id").sort_index()
+    return pa.Table.from_pandas(kept.drop(columns="_rank"), schema=ledger.schema, preserve_index=False)
+
+
+def _check_gaps(counts: Counter[str], report: MergeReport) -> None:
     numbers: dict[str, set[int]] = defaultdict(set)
     for write_id in counts:
         worker, _, n = write_id.rpartition("-")
-        numbers[worker].add(int(n))
+        if n.isdigit():  # another writer's ids (a third-party workload's) have no gaps to find
+            numbers[worker].add(int(n))
     missing = [
         f"{worker}-{n}"
         for worker, seen in sorted(numbers.items())
@@ -137,10 +199,11 @@ def merge_run(run_dir: Path, expect_workers: Collection[str] = (), wait_s: float
     for m in found:
         if event_rows.get(m.stem, 0) < m.events or ledger_rows.get(m.stem, 0) < m.ledger:
             report.short.append(m.stem)
+    events = _dedupe_events(events, report)
+    ledger = _dedupe_ledger(ledger, report)
     _write_parquet(events, run_dir / EVENTS)
     _write_parquet(ledger, run_dir / LEDGER)
     report.events, report.ledger = events.num_rows, ledger.num_rows
-    _check_write_ids(ledger.column("write_id").to_pylist(), report)
 
     discovery: list[DiscoveryEvent] = []
     folder = run_dir / DISCOVERY_SHARDS
@@ -153,4 +216,25 @@ def merge_run(run_dir: Path, expect_workers: Collection[str] = (), wait_s: float
     write_jsonl(tmp, discovery)
     os.replace(tmp, target)
     report.discovery = len(discovery)
+    merge_resources(run_dir)
     return report
+
+
+def merge_resources(run_dir: Path) -> int:
+    """`resources/*.jsonl` (every recording process's, and the drill's) → `resources.parquet`,
+    time-ordered; the number of samples. Nothing is written when no process sampled."""
+    folder = run_dir / RESOURCES_SHARDS
+    samples: list[ResourceSample] = []
+    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        samples.extend(read_jsonl(path, ResourceSample))
+    if samples:
+        samples.sort(key=lambda s: s.t)
+        _write_parquet(to_table(samples, RESOURCE_SCHEMA), run_dir / RESOURCES)
+    return len(samples)
+
+
+def current_ledger(run_dir: Path) -> list[LedgerEntry]:
+    """The ledger as the shards hold it now, while the load still runs (a torn last batch of a
+    shard being written is left out): what a restore in the middle of a drill is checked by."""
+    table, _ = _merge_streams(run_dir / LEDGER_SHARDS, LEDGER_SCHEMA, MergeReport(0, 0, 0, [], 0))
+    return [LedgerEntry(**row) for row in table.to_pylist()]

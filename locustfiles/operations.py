@@ -21,13 +21,13 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.write_concern import WriteConcern
 
+from contract.rundir import TOKEN_FIELD
 from locustfiles.classify import UnexpectedResult
 from locustfiles.corpus import Corpus
 from locustfiles.embeddings import from_bson, top_k
 from locustfiles.instrumented import Call, Instrument
 from locustfiles.model import PROMPTS, USAGE, USERS, VECTORS
 from locustfiles.settings import CanaryUserSettings, VectorMode, WorkloadSettings
-from reports.rundir import TOKEN_FIELD
 
 # Reads decode lazily and keep their raw bytes, which are the response size.
 RAW = CodecOptions(document_class=RawBSONDocument, tz_aware=True)

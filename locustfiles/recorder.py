@@ -1,5 +1,6 @@
 """The recorder: request events, ledger entries and discovery events, buffered off the request
-path and flushed to this process's shard files at least every `flush_interval_s`.
+path and flushed to this process's shard files at least every `flush_interval_s`; with a
+`ProcessMeter`, also this process's own CPU and memory at every flush (a Locust worker's).
 
 Callers only append to a `deque` (safe across threads and greenlets without a lock); a
 background thread (a greenlet under Locust) turns what accumulated into Arrow batches. Memory is
@@ -16,30 +17,40 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from locustfiles.settings import RecorderSettings
-from locustfiles.shards import Manifest, StreamShard, claim_stem
-from reports.rundir import (
+from contract.rundir import (
     DISCOVERY_SHARDS,
     EVENTS_SHARDS,
     LEDGER_SCHEMA,
     LEDGER_SHARDS,
     REQUEST_EVENT_SCHEMA,
+    RESOURCES_SHARDS,
     DiscoveryEvent,
     LedgerEntry,
     RequestEvent,
+    ResourceSample,
     to_table,
     write_jsonl,
 )
+from locustfiles.resources import ProcessMeter
+from locustfiles.settings import RecorderSettings
+from locustfiles.shards import Manifest, StreamShard, claim_stem
 
 log = logging.getLogger(__name__)
 ERROR_TEXT_MAX = 500
 
 
 class Recorder:
-    def __init__(self, run_dir: Path, worker: str, settings: RecorderSettings | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        worker: str,
+        settings: RecorderSettings | None = None,
+        meter: ProcessMeter | None = None,
+    ) -> None:
         self.run_dir = run_dir
         self.worker = worker
         self.settings = settings or RecorderSettings()
+        self.meter = meter
         self.stem = claim_stem(run_dir, worker)
         self.manifest = Manifest(stem=self.stem, worker=worker, pid=os.getpid())
         self._events_shard = StreamShard(
@@ -47,9 +58,11 @@ class Recorder:
         )
         self._ledger_shard = StreamShard(run_dir / LEDGER_SHARDS / f"{self.stem}.arrows", LEDGER_SCHEMA)
         self._discovery_path = run_dir / DISCOVERY_SHARDS / f"{self.stem}.jsonl"
+        self._resources_path = run_dir / RESOURCES_SHARDS / f"{self.stem}.jsonl"
         self._events: deque[RequestEvent] = deque()
         self._ledger: deque[LedgerEntry] = deque()
         self._discovery: deque[DiscoveryEvent] = deque()
+        self._resources: deque[ResourceSample] = deque()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -105,8 +118,12 @@ class Recorder:
     # -- the background side ---------------------------------------------------------------------
 
     def _flush_loop(self) -> None:
+        if self.meter is not None:
+            self.meter.sample(os.getpid())  # the start of the first interval
         while not self._stop.wait(self.settings.flush_interval_s):
             try:
+                if self.meter is not None and (sample := self.meter.sample(os.getpid())) is not None:
+                    self._resources.append(sample)
                 self.flush()
             except Exception as exc:  # keep recording; close() reports the first failure
                 log.exception("recorder flush failed")
@@ -121,6 +138,7 @@ class Recorder:
             events = self._drain(self._events)
             ledger = self._drain(self._ledger)
             discovery = self._drain(self._discovery)
+            resources = self._drain(self._resources)
             if events:
                 self._events_shard.append(to_table(events, REQUEST_EVENT_SCHEMA))
                 self.manifest.events += len(events)
@@ -130,7 +148,11 @@ class Recorder:
             if discovery:
                 write_jsonl(self._discovery_path, discovery)
                 self.manifest.discovery += len(discovery)
-            if events or ledger or discovery:
+            if resources:
+                self._resources_path.parent.mkdir(exist_ok=True)
+                write_jsonl(self._resources_path, resources)
+                self.manifest.resources += len(resources)
+            if events or ledger or discovery or resources:
                 self.manifest.save(self.run_dir)
 
     def close(self) -> None:

@@ -1,6 +1,8 @@
 """The workload's one settings object: driver profile, operation mix, corpus, users, limits.
 
 Defaults are the hub's production driver profile (`mongoOptions` of the production guide).
+Which user classes run is the hub's three by default; `locustfile` and `user_classes` name
+others (see `locustfiles.classes`).
 Values come, highest priority first, from `HUBCHAOS_*` environment variables (nested fields
 joined by `__`, e.g. `HUBCHAOS_DRIVER__MAX_POOL_SIZE=20`), a YAML or JSON settings file, then
 the defaults. Each user class has its own section whose `driver` block overrides single driver
@@ -16,9 +18,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from contract import safeyaml
+from contract.driver import GUIDE, PROFILE_NAMES
+from contract.errors import ScenarioError
 
 ENV_PREFIX = "HUBCHAOS_"
 SETTINGS_FILE_ENV = "HUBCHAOS_SETTINGS_FILE"
@@ -33,18 +38,19 @@ class _Strict(BaseModel):
 
 
 class DriverProfile(_Strict):
-    """PyMongo options; `None` leaves the driver's own default."""
+    """PyMongo options; `None` leaves the driver's own default. The defaults are the production
+    guide's `mongoOptions` (`contract.driver.GUIDE`)."""
 
-    read_preference: str = "primaryPreferred"
-    max_pool_size: int = Field(50, ge=1)
-    min_pool_size: int = Field(5, ge=0)
-    server_selection_timeout_ms: int = Field(5000, ge=1)
-    socket_timeout_ms: int | None = Field(45000, ge=1)
+    read_preference: str = GUIDE.read_preference  # type: ignore[assignment]
+    max_pool_size: int = Field(GUIDE.max_pool_size, ge=1)
+    min_pool_size: int = Field(GUIDE.min_pool_size, ge=0)
+    server_selection_timeout_ms: int = Field(GUIDE.server_selection_timeout_ms, ge=1)
+    socket_timeout_ms: int | None = Field(GUIDE.socket_timeout_ms, ge=1)
     connect_timeout_ms: int | None = Field(None, ge=1)
-    retry_writes: bool = True
-    retry_reads: bool = True
-    w: int | str = "majority"
-    journal: bool | None = True
+    retry_writes: bool = GUIDE.retry_writes  # type: ignore[assignment]
+    retry_reads: bool = GUIDE.retry_reads  # type: ignore[assignment]
+    w: int | str = GUIDE.w  # type: ignore[assignment]
+    journal: bool | None = GUIDE.journal
     wtimeout_ms: int | None = Field(None, ge=0)
     read_concern: str | None = None
     heartbeat_frequency_ms: int | None = Field(None, ge=500)
@@ -68,23 +74,8 @@ class DriverProfile(_Strict):
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `MongoClient` in the driver's own option names."""
-        names = {
-            "read_preference": "readPreference",
-            "max_pool_size": "maxPoolSize",
-            "min_pool_size": "minPoolSize",
-            "server_selection_timeout_ms": "serverSelectionTimeoutMS",
-            "socket_timeout_ms": "socketTimeoutMS",
-            "connect_timeout_ms": "connectTimeoutMS",
-            "retry_writes": "retryWrites",
-            "retry_reads": "retryReads",
-            "w": "w",
-            "journal": "journal",
-            "wtimeout_ms": "wTimeoutMS",
-            "read_concern": "readConcernLevel",
-            "heartbeat_frequency_ms": "heartbeatFrequencyMS",
-            "app_name": "appname",
-        }
-        kwargs = {names[k]: v for k, v in self.model_dump(exclude={"options"}).items() if v is not None}
+        dumped = self.model_dump(exclude={"options"})
+        kwargs = {PROFILE_NAMES[k]: v for k, v in dumped.items() if v is not None}
         kwargs.update(self.options)
         return kwargs
 
@@ -177,6 +168,26 @@ class IngestUserSettings(UserClassSettings):
     interval_s: float = Field(1.0, gt=0)  # one bulk insert per interval
 
 
+class UserClassSpec(_Strict):
+    """One user class a workload runs: `module:Class` (or the name of a class of the workload's
+    locustfile), Locust's `weight`/`fixed_count` when given, and the class's own settings,
+    validated by its `Settings` model when the run starts."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    class_: str = Field(alias="class", pattern=r"^[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?$")
+    weight: int | None = Field(None, ge=0)
+    fixed_count: int | None = Field(None, ge=0)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    def names(self, cls: type) -> bool:
+        """Whether this entry is about `cls` (by module:qualname, or by bare class name)."""
+        module, sep, name = self.class_.rpartition(":")
+        if not sep:
+            return self.class_ == cls.__name__
+        return (module, name) == (cls.__module__, cls.__qualname__)
+
+
 class LimitSettings(_Strict):
     """Every user stops by itself when either bound is reached."""
 
@@ -197,6 +208,10 @@ class WorkloadSettings(BaseSettings):
     seed: int = 42
     run_dir: Path | None = None  # where shards, ledger and merged files go; None: runs/<time>
     seed_on_start: bool = True  # load the corpus when a test starts, unless it is already there
+    # The user classes: every User class of `locustfile` and those of `user_classes`; neither
+    # given, the hub's HubUser, CanaryUser and IngestUser.
+    locustfile: Path | None = None
+    user_classes: list[UserClassSpec] = Field(default_factory=list)
     driver: DriverProfile = Field(default_factory=DriverProfile)
     corpus: CorpusSettings = Field(default_factory=CorpusSettings)
     vector: VectorSettings = Field(default_factory=VectorSettings)
@@ -227,10 +242,25 @@ class WorkloadSettings(BaseSettings):
                 raise ValueError(f"{name}.driver: {_first_error(exc)}") from None
         return self
 
-    def driver_for(self, section: str) -> DriverProfile:
-        """The driver profile of one user class: the common profile with its overrides applied."""
+    @field_validator("locustfile")
+    @classmethod
+    def _locustfile_exists(cls, path: Path | None) -> Path | None:
+        # Checked when the settings are read (hubchaos validate too); imported only by a run.
+        if path is not None and not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        return path
+
+    def driver_for(self, section: str | None) -> DriverProfile:
+        """The driver profile of one user class: the common profile with its section's
+        overrides applied (a class without a section uses the common profile)."""
+        if section is None:
+            return self.driver
         user: UserClassSettings = getattr(self, section)
         return self.driver.overridden(user.driver)
+
+    def user_class_spec(self, cls: type) -> UserClassSpec | None:
+        """The `user_classes` entry about `cls`, if any."""
+        return next((spec for spec in self.user_classes if spec.names(cls)), None)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -251,14 +281,14 @@ def _read_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise SettingsError(f"settings file {path}: {exc.strerror}") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else safeyaml.load(text, str(path))
     except json.JSONDecodeError as exc:
         raise SettingsError(f"settings file {path}, line {exc.lineno}: {exc.msg}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SettingsError(f"settings file {path}{line}: {problem}") from None
+    except ScenarioError as exc:
+        line = f", line {exc.line}" if exc.line is not None else ""
+        raise SettingsError(f"settings file {path}{line}: {exc.problem}") from None
+    except RecursionError:  # the JSON parser's own recursion
+        raise SettingsError(f"settings file {path}: nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -3,7 +3,8 @@
 A process writes, per record kind, one Arrow IPC *stream* file (`<kind>/<stem>.arrows`) and
 appends a compressed record batch to it at every flush. A stream needs no footer, so a file
 whose writer died is readable up to its last complete batch: a crash loses only what was not
-yet flushed. Discovery events go to `discovery/<stem>.jsonl`. A manifest
+yet flushed. Discovery events go to `discovery/<stem>.jsonl`, resource samples to
+`resources/<stem>.jsonl`. A manifest
 (`events/<stem>.json`) says how many rows of each kind were flushed and whether the writer
 closed, so the merge knows when a worker is done and whether anything is missing.
 """
@@ -18,7 +19,7 @@ from typing import BinaryIO
 
 import pyarrow as pa
 
-from reports.rundir import DISCOVERY_SHARDS, EVENTS_SHARDS, LEDGER_SHARDS
+from contract.rundir import DISCOVERY_SHARDS, EVENTS_SHARDS, LEDGER_SHARDS
 
 STREAM_SUFFIX = ".arrows"
 MANIFEST_SUFFIX = ".json"
@@ -33,6 +34,7 @@ class Manifest:
     events: int = 0
     ledger: int = 0
     discovery: int = 0
+    resources: int = 0
     closed: bool = False
 
     def save(self, run_dir: Path) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from bson import ObjectId
 from pymongo import MongoClient, ReadPreference
 from pymongo.read_concern import ReadConcern
 
-from reports.rundir import TOKEN_FIELD, LedgerEntry, Verification, WriteStatus
+from contract.rundir import TOKEN_FIELD, LedgerEntry, Verification, WriteStatus
 
 FETCH_BATCH = 1000
 
@@ -76,15 +76,35 @@ def judge(entries: Sequence[LedgerEntry], observed: DocState) -> Findings:
         resolved = found.indeterminate_present if shows(effect(e), observed) else found.indeterminate_absent
         resolved.append(e.write_id)
     deleted = any(e.op == "delete" and e.status != WriteStatus.FAILED for e in ordered)
+    # A document whose every insert failed never existed: its absence shows no failed delete.
+    inserts = [e for e in ordered if e.op == "insert"]
+    never_made = bool(inserts) and all(e.status == WriteStatus.FAILED for e in inserts)
     for e in ordered:
         if e.status != WriteStatus.FAILED:
             continue
-        visible = (e.op == "delete" and not observed.present and not deleted) or (
+        visible = (e.op == "delete" and not observed.present and not deleted and not never_made) or (
             e.op != "delete" and e.token is not None and observed.token == e.token
         )
         if visible:
             found.failed_present.append(e.write_id)
     return found
+
+
+def as_of(entries: Iterable[LedgerEntry], until: float, tolerance: float = 0.002) -> list[LedgerEntry]:
+    """The ledger as a restore to `until` (wall clock) must show it: a w:majority write
+    acknowledged by then is acknowledged; one sent later must not be visible (checked as
+    failed); any other write (answered after `until`, or not at w:majority) may or may not be
+    (indeterminate). `tolerance` covers the oplog's millisecond wall times."""
+    judged = []
+    for e in entries:
+        if e.t_start > until + tolerance:
+            status = WriteStatus.FAILED
+        elif e.status == WriteStatus.ACKED and e.write_concern == "majority" and (e.t_ack or 0.0) <= until:
+            status = WriteStatus.ACKED
+        else:
+            status = WriteStatus.INDETERMINATE
+        judged.append(replace(e, status=status.value))
+    return judged
 
 
 def read_ledger(path: Path) -> list[LedgerEntry]:

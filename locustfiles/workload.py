@@ -17,12 +17,14 @@ from typing import Any
 import numpy as np
 from pymongo import MongoClient
 
+from contract.rundir import DiscoveryEvent, ResourceRole
 from locustfiles.corpus import Corpus
 from locustfiles.discovery import DiscoveryListener
 from locustfiles.instrumented import WriteIds
 from locustfiles.recorder import Recorder
+from locustfiles.resources import ProcessMeter
 from locustfiles.settings import WorkloadSettings
-from reports.rundir import DiscoveryEvent
+from locustfiles.tally import RequestTally
 
 
 class Workload:
@@ -31,6 +33,8 @@ class Workload:
         self.worker = worker
         self.ids = WriteIds(worker)
         self.recorder: Recorder | None = None
+        # Live counts for the drill's /metrics endpoint (a worker sends its own to the master).
+        self.tally = RequestTally()
         self._clients: dict[tuple[str, str], MongoClient[Any]] = {}
         self._clients_lock = threading.Lock()
         self._owners = itertools.count(1)
@@ -45,13 +49,16 @@ class Workload:
             self.worker = worker
             self.ids = WriteIds(worker)
 
-    def start_recording(self, run_dir: Path) -> Recorder:
+    def start_recording(self, run_dir: Path, meter: bool = False) -> Recorder:
+        """Record into `run_dir`; with `meter`, this process's own CPU and memory too."""
         if self.recorder is None:
-            self.recorder = Recorder(run_dir, self.worker, self.settings.recorder)
+            process = ProcessMeter(self.worker, ResourceRole.LOAD) if meter else None
+            self.recorder = Recorder(run_dir, self.worker, self.settings.recorder, process)
         return self.recorder
 
     def on_request(self, **kwargs: Any) -> None:
-        """A listener for Locust's `request` event: recorded once recording has started."""
+        """A listener for Locust's `request` event: counted, and recorded once recording has started."""
+        self.tally.on_request(**kwargs)
         if self.recorder is not None:
             self.recorder.on_request(**kwargs)
 
@@ -59,8 +66,9 @@ class Workload:
         if self.recorder is not None:
             self.recorder.discovery(event)
 
-    def client(self, section: str, uri: str) -> MongoClient[Any]:
-        """The shared client of a user class's driver profile (`hub`, `canary`, `ingest`)."""
+    def client(self, section: str | None, uri: str) -> MongoClient[Any]:
+        """The shared client of a user class's driver profile (`hub`, `canary`, `ingest`, or
+        None for the common profile)."""
         kwargs = self.settings.driver_for(section).client_kwargs()
         key = (uri, repr(sorted(kwargs.items())))
         # Users start concurrently and creating a client yields (to gevent, too): without the

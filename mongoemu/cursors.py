@@ -3,7 +3,9 @@ and tailable oplog cursors (which replication implements; this table only keeps 
 
 A query cursor holds a lazy iterator over the stored documents, so a large result is never
 materialised before the client asks for it; an idle cursor dies after mongod's
-cursorTimeoutMillis (10 minutes), and ending or killing a session kills its cursors.
+cursorTimeoutMillis (10 minutes), and ending or killing a session kills its cursors. A batch
+holds at most 16 MiB of documents (one larger document alone), as mongod's replies. What is
+left of the opening command's `maxTimeMS` stays with the cursor: its getMores share it.
 """
 
 from __future__ import annotations
@@ -19,21 +21,30 @@ from bson import Int64
 from bson.raw_bson import RawBSONDocument
 
 from mongoemu.errors import CommandError
-from mongoemu.wire import CODEC
+from mongoemu.operation import checkpoint
+from mongoemu.wire import CODEC, MAX_BSON_OBJECT_SIZE
 
 CURSOR_TIMEOUT_S = 600.0
 DEFAULT_FIRST_BATCH = 101
-# A reply must fit a 16 MiB BSON document with room for the envelope.
-MAX_BATCH_BYTES = 16 * 1024 * 1024 - 16 * 1024
+# mongod's kMaxBytesToReturnToClientAtOnce (BSONObjMaxUserSize): documents per reply.
+MAX_BATCH_BYTES = MAX_BSON_OBJECT_SIZE
 
 
 class Cursor(Protocol):
     ns: str
     session: bytes | None
     last_used: float
+    no_timeout: bool
+    # Seconds left of the opening command's maxTimeMS (None: no limit); getMores spend it.
+    time_left: float | None
 
     @property
     def exhausted(self) -> bool: ...
+
+    @property
+    def await_data(self) -> bool:
+        """A tailable awaitData cursor: a getMore's maxTimeMS is how long it waits for data."""
+        ...
 
     async def next_batch(self, batch_size: int | None, max_time_ms: int | None) -> list[Any]: ...
 
@@ -49,14 +60,24 @@ class QueryCursor:
     ns: str
     source: Iterator[Mapping[str, Any]]
     session: bytes | None = None
+    no_timeout: bool = False  # noCursorTimeout: never reaped for idleness
+    # Read one result ahead to learn that none is left. A find without a limit does not: as on
+    # mongod, a batch that ends exactly at the last result leaves the cursor open, and the
+    # next getMore returns an empty batch.
+    look_ahead: bool = True
     last_used: float = field(default_factory=time.monotonic)
+    time_left: float | None = None
     _peeked: list[Mapping[str, Any]] = field(default_factory=list)
     _done: bool = False
 
     @property
+    def await_data(self) -> bool:
+        return False
+
+    @property
     def exhausted(self) -> bool:
-        if self._done:
-            return True
+        if self._done or not self.look_ahead:
+            return self._done
         if not self._peeked:
             try:
                 self._peeked.append(next(self.source))
@@ -83,6 +104,7 @@ class QueryCursor:
                 break
             out.append(doc)
             total += size
+            checkpoint()
         return out
 
     async def next_batch(self, batch_size: int | None, max_time_ms: int | None) -> list[Any]:
@@ -92,15 +114,22 @@ class QueryCursor:
 class OplogCursorAdapter:
     """A replication oplog cursor (first batch already taken) in the cursor table."""
 
+    no_timeout = False
+
     def __init__(self, ns: str, inner: Any, session: bytes | None) -> None:
         self.ns = ns
         self.inner = inner
         self.session = session
         self.last_used = time.monotonic()
+        self.time_left: float | None = None
 
     @property
     def exhausted(self) -> bool:
         return bool(self.inner.exhausted)
+
+    @property
+    def await_data(self) -> bool:
+        return bool(self.inner.await_data)
 
     async def next_batch(self, batch_size: int | None, max_time_ms: int | None) -> list[Any]:
         return await self.inner.get_more(batch_size, max_time_ms)
@@ -135,6 +164,13 @@ class CursorManager:
         cursor.last_used = time.monotonic()
         return cursor
 
+    def peek(self, cursor_id: Any) -> Cursor | None:
+        """The open cursor with this id, if any (no checks, no use recorded)."""
+        try:
+            return self._cursors.get(int(cursor_id))
+        except (TypeError, ValueError):
+            return None
+
     def close(self, cursor_id: int) -> bool:
         return self._cursors.pop(int(cursor_id), None) is not None
 
@@ -147,5 +183,5 @@ class CursorManager:
 
     def reap(self, now: float | None = None) -> None:
         cutoff = (now if now is not None else time.monotonic()) - CURSOR_TIMEOUT_S
-        for cid in [cid for cid, c in self._cursors.items() if c.last_used < cutoff]:
+        for cid in [cid for cid, c in self._cursors.items() if c.last_used < cutoff and not c.no_timeout]:
             del self._cursors[cid]

@@ -1,9 +1,19 @@
 """Fail points, as `configureFailPoint` sets them in mongod's test builds.
 
-`failCommand` follows the semantics drivers' test suites rely on: it matches external
-clients' commands by name (and optionally appName), then blocks, closes the connection,
-fails with `errorCode` or attaches a `writeConcernError`. Other fail point names are stored
-so that subsystems can look them up with `FailPoints.get(name)`.
+Only the fail points whose effect the emulator implements can be set (`IMPLEMENTED`); another
+of mongod's names is refused with 115 saying so, and a name mongod does not have with 2 BadValue,
+as mongod refuses it. The implemented ones, as drivers' test suites use them:
+
+- `failCommand`: matches external clients' commands by name (and optionally appName), then
+  blocks (`blockConnection`/`blockTimeMS`), closes the connection, fails with `errorCode`
+  (and `errorLabels`) or attaches a `writeConcernError`;
+- `onPrimaryTransactionalWrite`: on a retryable write statement, the primary closes the
+  connection (`closeConnection`, default true) and fails the statement before it commits with
+  `failBeforeCommitExceptionCode`, or else lets it commit without answering;
+- `maxTimeAlwaysTimeOut`: every operation with a time limit (a command's `maxTimeMS`, a getMore
+  spending what its cursor inherited) fails with 50 MaxTimeMSExpired where it checks it;
+- `failGetMoreAfterCursorCheckout`: a getMore fails with `errorCode` and its cursor is killed;
+- `stopReplProducer`: a secondary stops fetching oplog entries from its sync source.
 """
 
 from __future__ import annotations
@@ -61,6 +71,25 @@ class CommandFault:
     close_connection: bool = False
     error: CommandError | None = None
     write_concern_error: dict[str, Any] | None = None
+    # The reply's errorLabels when the fail point names them (they replace mongod's own).
+    labels: tuple[str, ...] | None = None
+
+
+IMPLEMENTED = frozenset(
+    {"failCommand", "onPrimaryTransactionalWrite", "maxTimeAlwaysTimeOut", "failGetMoreAfterCursorCheckout",
+     "stopReplProducer"}
+)  # fmt: skip
+# Fail points of mongod that drivers' and mongod's test suites set, whose effect the emulator lacks.
+NOT_IMPLEMENTED = frozenset(
+    """hangAfterCollectionInserts hangBeforeCommitTransaction hangBeforeAbortingTransaction
+    rsSyncApplyStop stopReplProducerOnDocument skipWriteConflictRetries
+    failCollectionUpdates failAllInserts failAllUpdates failAllRemoves failAllFindAndModify
+    hangBeforeWritingDecision hangAfterInsertingDocuments setYieldAllLocksHang
+    hangInGetMore hangBeforeShardingCollection failNonIntentLocksIfWaitNeeded
+    throwWCEDuringTxnCollCreate waitInFindBeforeMakingBatch hangBeforeLoggingCreateCollection
+    blockHeartbeatStepdown hangWhileBuildingIndex failIndexBuildOnCommit
+    hangAfterPreallocateSnapshot failTimeseriesInsert""".split()  # noqa: SIM905
+)
 
 
 class FailPoints:
@@ -69,6 +98,10 @@ class FailPoints:
 
     def configure(self, name: str, mode: Any, data: dict[str, Any] | None) -> int:
         """Apply a `configureFailPoint` request; return the previous hit count (mongod's `count`)."""
+        if name not in IMPLEMENTED:
+            if name in NOT_IMPLEMENTED:
+                raise CommandError(115, f"fail point {name} is not implemented by the emulator")
+            raise bad_value(f"Cannot find FailPoint {name}")
         point = self._points.setdefault(name, FailPoint(name))
         previous = point.times_entered
         point.data = dict(data or {})
@@ -94,6 +127,17 @@ class FailPoints:
 
     def get(self, name: str) -> FailPoint | None:
         return self._points.get(name)
+
+    def fires(self, name: str) -> dict[str, Any] | None:
+        """Evaluate fail point `name` once: its data when it triggers, else None."""
+        point = self._points.get(name)
+        if point is None or not point.active or not point.fire():
+            return None
+        return point.data
+
+    def max_time_always_times_out(self) -> bool:
+        """`maxTimeAlwaysTimeOut`, asked as an operation checks its deadline."""
+        return self.fires("maxTimeAlwaysTimeOut") is not None
 
     def check_command(self, command_name: str, app_name: str | None, internal: bool) -> CommandFault | None:
         point = self._points.get("failCommand")
@@ -122,6 +166,7 @@ class FailPoints:
             close_connection=bool(data.get("closeConnection")),
             error=error,
             write_concern_error=data.get("writeConcernError"),
+            labels=tuple(data["errorLabels"]) if "errorLabels" in data else None,
         )
 
 

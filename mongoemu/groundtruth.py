@@ -3,20 +3,20 @@
 This is what drills are calibrated against, so each record carries the wall-clock time at
 which the member itself made the change (not when someone observed it). The file is
 `<dbpath>/groundtruth.jsonl`, appended and flushed per record so that SIGKILL loses nothing
-already written.
+already written. The record format is the suite's contract (`contract.groundtruth`), which
+readers import instead of this module.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from bson import json_util
+from contract.groundtruth import FILE_NAME, encode
 
-FILE_NAME = "groundtruth.jsonl"
+__all__ = ["FILE_NAME", "GroundTruthLog"]
 
 
 class GroundTruthLog:
@@ -28,22 +28,9 @@ class GroundTruthLog:
 
     def record(self, event: str, **fields: Any) -> None:
         line = {"t": time.time(), "member": self.member, "pid": os.getpid(), "event": event, **fields}
-        data = json.dumps(line, default=json_util.default, separators=(",", ":")) + "\n"
-        os.write(self._fd, data.encode())
+        os.write(self._fd, encode(line).encode())
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-
-def read(path: Path) -> list[dict[str, Any]]:
-    """Parse a ground-truth log; a torn last line (the process was killed mid-write) is skipped."""
-    records: list[dict[str, Any]] = []
-    with path.open() as fh:
-        for line in fh:
-            try:
-                records.append(json_util.loads(line))
-            except ValueError:
-                continue
-    return records

@@ -4,7 +4,14 @@ It is built only from oplog entries (`lsid`, `txnNumber`, `stmtId` on the entry,
 writes them), so it replicates and survives restarts with the oplog. As in mongod's
 `config.transactions`, a session remembers only its newest transaction number; a retry with an
 older one fails with TransactionTooOld. findAndModify stores the document it returned in a
-no-op (`n`) entry with the same statement id, so its retry can answer with it.
+no-op (`n`) entry with the same statement id, so its retry can answer with it. A committed
+multi-document transaction (an `applyOps` entry with the session's fields) marks its number as
+a transaction's: a retried `commitTransaction` then succeeds, on any member that becomes
+primary.
+
+A statement is kept as a tuple of strings and BSON bytes, which Python's cycle collector does
+not track: a retryable `insert_many` of 100,000 documents leaves 100,000 statements behind,
+and tracked objects would make every full collection pass walk them (see oplog.py's window).
 """
 
 from __future__ import annotations
@@ -14,8 +21,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import bson
+
 from mongoemu.errors import CommandError
-from mongoemu.oplog import OpTime
+from mongoemu.oplog import OpTime, is_apply_ops
 from mongoemu.storage import keystring
 
 # mongod's localLogicalSessionTimeoutMinutes default.
@@ -29,14 +38,28 @@ class StatementResult:
     image: Any = None  # findAndModify's returned document
 
 
+# A statement as stored: (op, {_id} as BSON, findAndModify's image as BSON); op "n" until the
+# write itself is seen.
+_Stored = tuple[str, bytes | None, bytes | None]
+
+
+def _pack(value: Any, key: str) -> bytes | None:
+    return None if value is None else bson.encode({key: value})
+
+
+def _unpack(data: bytes | None, key: str) -> Any:
+    return None if data is None else bson.decode(data)[key]
+
+
 @dataclass(slots=True)
 class SessionRecord:
     lsid: dict[str, Any]
     txn_number: int
-    statements: dict[int, StatementResult] = field(default_factory=dict)
+    statements: dict[int, _Stored] = field(default_factory=dict)
     last_use: float = field(default_factory=time.time)
     # (term, seconds, increment) of the newest entry, to forget transactions a rollback removed.
     last_key: tuple[int, int, int] = (0, 0, 0)
+    committed_transaction: bool = False  # txn_number is a multi-document transaction's
 
 
 def session_key(lsid: Mapping[str, Any]) -> bytes:
@@ -62,16 +85,24 @@ class SessionTable:
             rec = self._sessions[key] = SessionRecord(dict(lsid), txn)
         elif txn < rec.txn_number:
             return
-        stmt = int(doc.get("stmtId", 0))
-        result = rec.statements.setdefault(stmt, StatementResult())
-        op = doc["op"]
-        if op == "n":
-            result.image = doc["o"]
+        if is_apply_ops(doc):
+            rec.committed_transaction = True
         else:
-            result.op = op
-            result.doc_id = (doc.get("o2") or doc["o"]).get("_id")
+            stmt = int(doc.get("stmtId", 0))
+            op, doc_id, image = rec.statements.get(stmt, ("n", None, None))
+            if doc["op"] == "n":
+                image = _pack(doc["o"], "image")
+            else:
+                op = doc["op"]
+                doc_id = _pack((doc.get("o2") or doc["o"]).get("_id"), "_id")
+            rec.statements[stmt] = (op, doc_id, image)
         rec.last_key = OpTime.from_document(doc).key()
         rec.last_use = time.time()
+
+    def newest(self, lsid: Mapping[str, Any]) -> tuple[int, bool] | None:
+        """The session's newest transaction number and whether a transaction committed with it."""
+        rec = self._sessions.get(session_key(lsid))
+        return None if rec is None else (rec.txn_number, rec.committed_transaction)
 
     def lookup(self, lsid: Mapping[str, Any], txn_number: int, stmt_id: int) -> StatementResult | None:
         """The stored result of a statement already executed, or None to execute it now."""
@@ -88,8 +119,8 @@ class SessionTable:
             )
         if txn_number > rec.txn_number:
             return None
-        result = rec.statements.get(stmt_id)
-        return result if result is not None and result.op != "n" else None
+        stored = rec.statements.get(stmt_id)
+        return _result(stored) if stored is not None and stored[0] != "n" else None
 
     def forget_after(self, key: tuple[int, int, int]) -> None:
         """Drop sessions whose newest entry a rollback removed (their retries run again)."""
@@ -108,10 +139,9 @@ class SessionTable:
                 "txnNumber": rec.txn_number,
                 "lastUse": rec.last_use,
                 "lastKey": list(rec.last_key),
-                "statements": [
-                    {"stmtId": s, "op": r.op, "id": r.doc_id, "image": r.image}
-                    for s, r in rec.statements.items()
-                ],
+                "committedTransaction": rec.committed_transaction,
+                # [stmtId, op, {_id} BSON, image BSON]: copied as stored, not decoded.
+                "statements": [[s, *stored] for s, stored in rec.statements.items()],
             }
             for rec in self._sessions.values()
         ]
@@ -122,11 +152,14 @@ class SessionTable:
             rec = SessionRecord(
                 dict(d["lsid"]),
                 int(d["txnNumber"]),
-                {
-                    int(s["stmtId"]): StatementResult(s["op"], s.get("id"), s.get("image"))
-                    for s in d["statements"]
-                },
+                {int(s[0]): (s[1], s[2], s[3]) for s in d["statements"]},
                 float(d["lastUse"]),
                 tuple(d["lastKey"]),  # type: ignore[arg-type]
+                bool(d.get("committedTransaction", False)),
             )
             self._sessions[session_key(rec.lsid)] = rec
+
+
+def _result(stored: _Stored) -> StatementResult:
+    op, doc_id, image = stored
+    return StatementResult(op, _unpack(doc_id, "_id"), _unpack(image, "image"))

@@ -15,22 +15,30 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from reports import rundir
+from contract import rundir
+from reports.alerts import alert_analysis
 from reports.availability import WriteLog, is_canary, write_logs, write_window
 from reports.checks import Analysis, FaultAnalysis, slo_results
 from reports.columns import matches
 from reports.dataloss import data_loss, match_rollback, rpo
+from reports.drivercheck import Finding, run_load, run_timing
+from reports.drivercheck import check as check_driver
 from reports.errorrates import error_tables
-from reports.failover import detect, elect, rediscover, symptoms
+from reports.failover import causal_errors, detect, elect, rediscover, symptoms, witnessed
 from reports.faults import Fault
+from reports.host import host_load, judged_windows
+from reports.impact import impact
 from reports.junit import write_junit
-from reports.lag import replication_lag
-from reports.latency import latency_table, successful_durations
+from reports.lag import lag_samples, replication_lag
+from reports.latency import LatencyRow, latency_table, successful_durations
 from reports.load import RunData, load_run
-from reports.phases import PhaseWindow, assign, phase_windows
+from reports.phases import Phase, PhaseWindow, assign, phase_windows
+from reports.recovery import restore_timelines
 from reports.render import render_outputs
 from reports.results import Outcome, attempt
-from reports.slo import SLOTargets, ThroughputRecoveryTarget
+from reports.runbook import disruptions
+from reports.runconfig import timing
+from reports.slo import ALL_OPERATIONS, FaultClass, SLOTargets, ThroughputRecoveryTarget
 from reports.states import member_states
 from reports.summary import AnalyserError, Counts, FaultAnatomy, Summary
 from reports.throughput import throughput_recovery
@@ -69,9 +77,14 @@ def summarise(data: RunData) -> Summary:
     """The summary of loaded run data: a pure function of it (apart from `generated_at`)."""
     targets = data.slos
     events = data.events
-    windows = phase_windows(data.faults, data.run_start, data.run_end, targets.windows.recovery_s)
+    disrupted = disruptions(data.runbook, data.run_end)
+    windows = phase_windows(data.faults, data.run_start, data.run_end, targets.windows.recovery_s, disrupted)
     phase_codes = assign(events["t_start"].to_numpy(), windows)
     errors = _Errors()
+    analysis = Analysis()
+    ranked = successful_durations(events)
+    analysis.latency = attempt(latency_table, events, phase_codes, targets.slow_op_ms, ranked)
+    findings = attempt(_driver_findings, data, analysis.latency.value)
 
     context = _FaultContext(
         data=data,
@@ -80,8 +93,8 @@ def summarise(data: RunData) -> Summary:
         symptoms=symptoms(events, targets.slow_op_ms),
         completions=np.sort(events["t_end"].to_numpy()[events["ok"].to_numpy()]),
         inject_times=np.sort([f.t_inject for f in data.faults if f.injected]),
+        findings=findings.value or [],
     )
-    analysis = Analysis()
     anatomies = []
     for fault in data.faults:
         anatomy, fault_analysis = context.analyse(fault, errors)
@@ -92,14 +105,27 @@ def summarise(data: RunData) -> Summary:
     analysis.data_loss = attempt(data_loss, data.verification, data.ledger, data.rollback)
     analysis.rpo = attempt(rpo, data.verification, data.ledger, data.faults)
     rollback = attempt(match_rollback, data.rollback, data.ledger, data.verification)
-    ranked = successful_durations(events)
-    analysis.latency = attempt(latency_table, events, phase_codes, targets.slow_op_ms, ranked)
     analysis.errors = attempt(error_tables, events, phase_codes)
-    analysis.lag = attempt(lambda: replication_lag(_required(probes, rundir.PROBES), windows))
+    samples = attempt(lambda: lag_samples(_required(probes, rundir.PROBES), data.run_start, data.run_end))
+    analysis.lag = (
+        attempt(replication_lag, samples.value, windows) if samples.ok else Outcome(error=samples.error)
+    )
+    analysis.host = attempt(
+        lambda: host_load(
+            _required(data.resources, rundir.RESOURCES),
+            judged_windows(windows, data.faults),
+            targets.saturation,
+        )
+    )
     states = attempt(lambda: member_states(_required(probes, rundir.PROBES)))
-    series = attempt(timeline, events, ranked, probes, data.run_start, data.run_end)
+    if data.alerts is not None:
+        analysis.alerts = attempt(alert_analysis, data.alerts, data.faults, windows, data.run_end)
+    series = attempt(
+        timeline, events, ranked, samples.value, data.run_start, data.run_end, resources=data.resources
+    )
+    restores = attempt(restore_timelines, data.runbook, events)
 
-    results = slo_results(targets, analysis)
+    results = slo_results(targets, analysis, data)
     verdict = compose(r.verdict for r in results)
     return Summary(
         generated_at=time.time(),
@@ -111,19 +137,37 @@ def summarise(data: RunData) -> Summary:
         counts=_counts(data),
         phases=windows,
         faults=anatomies,
+        runbook=data.runbook,
+        disruptions=disrupted,
+        restores=errors.take("restores", restores) or [],
         data_loss=errors.take("data_loss", analysis.data_loss),
         rpo=errors.take("rpo", analysis.rpo),
         rollback=errors.take("rollback", rollback),
         latency=errors.take("latency", analysis.latency) or [],
         errors=errors.take("errors", analysis.errors),
         lag=errors.take("replication_lag", analysis.lag) or [],
+        host=errors.take("host", analysis.host) if data.resources is not None else None,
         member_states=errors.take("member_states", states) or [],
         timeline=errors.take("timeline", series),
+        alerts=errors.take("alerts", analysis.alerts),
         results=results,
         verdict=verdict,
         exit_code=int(exit_code(verdict, targets.on_unknown)),
         analyser_errors=errors.errors,
+        timing=timing(data.config) if data.config is not None else None,
+        driver_findings=errors.take("driver_findings", findings) or [],
     )
+
+
+def _driver_findings(data: RunData, latency: list[LatencyRow] | None) -> list[Finding]:
+    """`hubchaos check-driver`'s findings for the run's own driver profile, cluster and load."""
+    config = data.config
+    if config is None:
+        return []
+    steady = [r for r in latency or [] if r.phase is Phase.STEADY and r.op != ALL_OPERATIONS]
+    slowest = max(steady, key=lambda r: r.p99_ms, default=None)
+    load = run_load(config, slowest, data.slos.rto_for(FaultClass.SINGLE_NODE))
+    return check_driver(config.driver, run_timing(config), load)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +180,7 @@ class _FaultContext:
     symptoms: pd.DataFrame  # failed or stalled operations (reports.failover.symptoms)
     completions: np.ndarray  # successful operations' completion times, sorted
     inject_times: np.ndarray  # injected faults' injection times, sorted
+    findings: list[Finding]  # the run's driver findings (reports.drivercheck)
 
     def analyse(self, fault: Fault, errors: _Errors) -> tuple[FaultAnatomy, FaultAnalysis]:
         if not fault.injected:
@@ -150,7 +195,7 @@ class _FaultContext:
             "detection": attempt(detect, fault, self.symptoms),
             "election": election,
             "rediscovery": attempt(
-                lambda: rediscover(fault, _required(discovery, rundir.DISCOVERY), election.value)
+                lambda: rediscover(fault, _required(discovery, rundir.DISCOVERY), election.value, data.events)
             ),
             "canary": attempt(
                 write_window, fault, self.logs["canary"], self.inject_times, stable_s, tolerance
@@ -172,7 +217,30 @@ class _FaultContext:
         }
         notes = [f"{name}: {o.error}" for name, o in outcomes.items() if o.error is not None]
         values = {name: errors.take(name, o, fault) for name, o in outcomes.items()}
-        analysis = FaultAnalysis(fault, outcomes["writes"], outcomes["throughput"])  # type: ignore[arg-type]
+        # A moment out of causal order is a measuring error: reported, never drawn.
+        inversions = causal_errors(values["election"], values["rediscovery"], values["writes"])
+        for inversion in inversions:
+            errors.take("anatomy", Outcome(error=inversion), fault)
+            notes.append(f"anatomy: {inversion}; the driver's moment is left out")
+        if inversions:
+            values["rediscovery"] = None
+        values["election"] = witnessed(values["election"], values["rediscovery"])
+        config = data.config
+        seen = attempt(
+            impact,
+            fault,
+            data.events,
+            self.windows,
+            targets.slow_op_ms,
+            config.driver if config is not None else None,
+            election=values["election"],
+            rediscovery=values["rediscovery"],
+            findings=self.findings,
+        )
+        values["impact"] = errors.take("impact", seen, fault)
+        if seen.error is not None:
+            notes.append(f"impact: {seen.error}")
+        analysis = FaultAnalysis(fault, outcomes["writes"], outcomes["throughput"], seen)  # type: ignore[arg-type]
         return _anatomy(fault, notes, **values), analysis
 
 
@@ -189,6 +257,7 @@ def _anatomy(fault: Fault, notes: list[str], **measured: Any) -> FaultAnatomy:
         writes=writes,
         rto_s=writes.recovered.after_s if writes is not None and writes.recovered is not None else None,
         throughput=measured.get("throughput"),
+        impact=measured.get("impact"),
         notes=notes,
     )
 

@@ -30,16 +30,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from contract.rundir import ErrorClass
 from reports.columns import matches
 from reports.faults import Fault
 from reports.results import Moment, Result
-from reports.rundir import ErrorClass
 
 CANARY_PREFIX = "canary.write"
 
 
 def is_canary(op: str) -> bool:
     return op.startswith(CANARY_PREFIX)
+
+
+def failed_ops(frame: pd.DataFrame) -> np.ndarray:
+    """Which rows failed with any error class but duplicate_key: a duplicate key means the server
+    answered, so it says nothing about availability."""
+    return ~frame["ok"].to_numpy() & ~matches(frame["error_class"], lambda v: v == ErrorClass.DUPLICATE_KEY)
 
 
 class WriteWindow(Result):
@@ -73,7 +79,7 @@ class WriteLog:
     @classmethod
     def from_events(cls, source: str, writes: pd.DataFrame, stall_ms: float) -> WriteLog:
         ok = writes["ok"].to_numpy()
-        failed = ~ok & ~matches(writes["error_class"], lambda v: v == ErrorClass.DUPLICATE_KEY)
+        failed = failed_ops(writes)
         stalled = ok & (writes["duration_ms"].to_numpy() > stall_ms)
         t_start = writes["t_start"].to_numpy()
         t_end = writes["t_end"].to_numpy()

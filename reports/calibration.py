@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from mongoemu.groundtruth import FILE_NAME, read
-from reports import rundir
+from contract import rundir
+from contract.groundtruth import FILE_NAME, read
 from reports.analyse import analyse
 from reports.results import Result
 from reports.rollback import RolledBackDoc, read_rollback_files, render_id

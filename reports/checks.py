@@ -9,21 +9,42 @@
     replication_lag               the largest steady-phase lag of any member ≤ max_replication_lag_s
 
 A target set to null is not checked. A fault whose injection failed gets unknown verdicts.
+
+Registered, and run when the targets name them under `checks:` (the ai-hub-production profile
+names failover_errors), each in a module of its own:
+
+    failover_errors[<fault>]      errors the application surfaced (reports.impact) ≤ max
+                                  (reports/failover_errors.py)
+    alert_fired[<fault>].<alert>  an alert the fault should fire: its time to fire ≤ target
+                                  (reports/alert_checks.py, with an alert drill)
+    false_alarms                  alerts that fired in steady state ≤ max (reports/alert_checks.py)
+
+Checks are composed from the registry `reports.slo.CHECKS` (Jepsen's `checker/compose`): the
+built-in ones above run for every run, in that order; any other check runs when the targets
+name it under `checks:`, its entry there being its target (null switches it off). A check is
+a function `(ctx: CheckContext) -> list[SLOResult]`, usually made with `reports.verdicts.Check`
+(`judge`, `never`, `unknown`); one that raises yields one *unknown* result carrying the error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from contract.rundir import FAULTS, SCENARIO
+from reports.alerts import AlertsSummary
 from reports.availability import WriteWindow
 from reports.dataloss import RPO, DataLoss
 from reports.errorrates import ErrorTables
 from reports.faults import Fault
+from reports.host import HostLoad, unknown_when_saturated
+from reports.impact import FaultImpact
 from reports.lag import MemberLag, worst_steady_lag
 from reports.latency import LatencyRow
+from reports.load import RunData
 from reports.phases import Phase
 from reports.results import Outcome
-from reports.slo import ALL_OPERATIONS, SLOTargets
+from reports.slo import ALL_OPERATIONS, BUILTIN_CHECKS, CHECKS, SLOTargets
 from reports.throughput import ThroughputRecovery
 from reports.verdicts import Check, SLOResult
 
@@ -35,6 +56,7 @@ class FaultAnalysis:
     fault: Fault
     writes: Outcome[WriteWindow | None]
     throughput: Outcome[ThroughputRecovery]
+    impact: Outcome[FaultImpact] = field(default_factory=Outcome)
 
 
 @dataclass(slots=True)
@@ -47,17 +69,67 @@ class Analysis:
     latency: Outcome[list[LatencyRow]] = field(default_factory=Outcome)
     errors: Outcome[ErrorTables] = field(default_factory=Outcome)
     lag: Outcome[list[MemberLag]] = field(default_factory=Outcome)
+    host: Outcome[HostLoad] = field(default_factory=Outcome)
+    alerts: Outcome[AlertsSummary] = field(default_factory=Outcome)  # value None: no alert drill
 
 
-def slo_results(targets: SLOTargets, analysis: Analysis) -> list[SLOResult]:
+@dataclass(slots=True)
+class CheckContext:
+    """What a check judges: the targets, the analysers' measurements and the loaded run."""
+
+    name: str  # the check's registered name (or module:function reference)
+    targets: SLOTargets
+    analysis: Analysis
+    data: RunData | None = None  # None when judging measurements without a run directory
+    params: Any = None  # the check's entry under the targets' `checks:` (None for built-in ones)
+
+
+def slo_results(targets: SLOTargets, analysis: Analysis, data: RunData | None = None) -> list[SLOResult]:
+    """Every check's results: the built-in ones, then those the targets name under `checks:`."""
+    chosen = [(name, None) for name in BUILTIN_CHECKS]
+    chosen += [(name, params) for name, params in targets.checks.items() if params is not None]
     results: list[SLOResult] = []
-    for fa in analysis.faults:
-        results += _fault_checks(targets, fa)
-    results += _data_checks(targets, analysis)
-    results += _latency_checks(targets, analysis.latency)
-    results += _error_rate_checks(targets, analysis.errors)
-    results += _lag_checks(targets, analysis.lag)
+    for name, params in chosen:
+        results += run_check(CheckContext(name, targets, analysis, data, params))
+    return unknown_when_saturated(results, analysis.host.value)
+
+
+def run_check(ctx: CheckContext) -> list[SLOResult]:
+    """One check's results; a check that cannot be found or raises is one unknown result."""
+    try:
+        return list(CHECKS.get(ctx.name)(ctx))
+    except Exception as exc:  # a third party's check must not take the verdict table down with it
+        error = f"{type(exc).__name__}: {exc}"
+        return [Check(f"check[{ctx.name}]", ctx.name, f"check {ctx.name}", "").unknown(error, None)]
+
+
+def faults_checks(ctx: CheckContext) -> list[SLOResult]:
+    results: list[SLOResult] = []
+    data = ctx.data
+    if data is not None and FAULTS in data.absent and data.faults_declared:
+        # The scenario declares faults but their record is lost: recovery is unknown, not a pass.
+        check = Check("rto", "rto", "RTO of the scenario's faults", "s")
+        error = f"{FAULTS} is absent, though {SCENARIO} declares faults, so no fault's recovery can be judged"
+        results.append(check.unknown(error, None))
+    for fa in ctx.analysis.faults:
+        results += _fault_checks(ctx.targets, fa)
     return results
+
+
+def data_loss_checks(ctx: CheckContext) -> list[SLOResult]:
+    return _data_checks(ctx.targets, ctx.analysis)
+
+
+def latency_checks(ctx: CheckContext) -> list[SLOResult]:
+    return _latency_checks(ctx.targets, ctx.analysis.latency)
+
+
+def error_rate_checks(ctx: CheckContext) -> list[SLOResult]:
+    return _error_rate_checks(ctx.targets, ctx.analysis.errors)
+
+
+def replication_lag_checks(ctx: CheckContext) -> list[SLOResult]:
+    return _lag_checks(ctx.targets, ctx.analysis.lag)
 
 
 def _fault_checks(targets: SLOTargets, fa: FaultAnalysis) -> list[SLOResult]:
@@ -66,6 +138,9 @@ def _fault_checks(targets: SLOTargets, fa: FaultAnalysis) -> list[SLOResult]:
     label = f"{f.fault_id} ({f.kind} {f.target}, {f.fault_class})"
     observed = f.horizon_end - f.t_inject
     not_injected = None if f.injected else f"injection failed: {f.inject_error}"
+    if not_injected is None and observed <= 0:
+        # A fault that came after the last recorded request: no request could measure it.
+        not_injected = "injected after the last recorded request, so nothing measured it"
     rto_target = targets.rto_for(f.fault_class)
     if rto_target is not None:
         check = Check(f"rto[{f.fault_id}]", "rto", f"RTO of {label}", "s", fault_id=f.fault_id)
@@ -103,7 +178,8 @@ def _fault_checks(targets: SLOTargets, fa: FaultAnalysis) -> list[SLOResult]:
 def _data_checks(targets: SLOTargets, analysis: Analysis) -> list[SLOResult]:
     results = []
     if targets.lost_acked_writes is not None:
-        check = Check("lost_acked_writes", "lost_acked_writes", "acknowledged writes lost", "writes")
+        what = "acknowledged writes lost"
+        check = Check("lost_acked_writes", "lost_acked_writes", what, "writes", timed=False)
         allowed = float(targets.lost_acked_writes)
         loss = analysis.data_loss
         if loss.value is None:
@@ -111,7 +187,7 @@ def _data_checks(targets: SLOTargets, analysis: Analysis) -> list[SLOResult]:
         else:
             results.append(check.judge(loss.value.lost_acked, allowed))
     if targets.rpo_s is not None:
-        check = Check("rpo", "rpo", "RPO (span of lost acknowledged writes)", "s")
+        check = Check("rpo", "rpo", "RPO (span of lost acknowledged writes)", "s", timed=False)
         if analysis.rpo.value is None:
             results.append(check.unknown(analysis.rpo.error or "", targets.rpo_s))
         else:

@@ -3,7 +3,7 @@
 Every SLO target is a maximum, so a larger measured value is worse. A row *regresses* when:
 
 - the candidate's value is worse than the baseline's by more than the tolerance: the larger of
-  `relative` x |baseline| and the absolute allowance of the SLO's unit (s, ms, ratio, writes),
+  `relative` x |baseline| and the absolute allowance of the SLO's unit (s, ms, ratio, writes, errors),
   so that small values are not judged by noise and large ones not by a fixed amount;
 - the candidate fails a target the baseline met, or fails an SLO the baseline did not check;
 - the candidate could not measure (unknown) or did not check an SLO the baseline measured:
@@ -25,11 +25,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chaos.errors import AnalysisError, UsageError
-from reports import rundir
+from contract import rundir
+from contract.errors import AnalysisError, UsageError, describe_validation_error
 from reports.formatting import percent, signed, value
 from reports.results import Result
-from reports.rundir import describe_validation_error
 from reports.slo import Fraction, Millis, Seconds
 from reports.summary import SCHEMA_VERSION, Summary
 from reports.verdicts import SLOResult, Verdict
@@ -45,21 +44,29 @@ class Tolerance(BaseModel):
     ms: Millis = 10.0
     ratio: Fraction = 0.0005  # error rates: 0.05 percentage points
     writes: Annotated[int, Field(ge=0)] = 0
+    errors: Annotated[int, Field(ge=0)] = 0  # errors an application surfaced (failover_errors)
 
     def allowed(self, unit: str, baseline: float) -> float:
-        absolute = {"s": self.s, "ms": self.ms, "ratio": self.ratio, "writes": float(self.writes)}
+        absolute = {
+            "s": self.s,
+            "ms": self.ms,
+            "ratio": self.ratio,
+            "writes": float(self.writes),
+            "errors": float(self.errors),
+        }
         return max(absolute.get(unit, 0.0), self.relative * abs(baseline))
 
     def describe(self) -> str:
         return (
             f"Tolerance: {percent(self.relative)} of the baseline or {value(self.s, 's')}, "
-            f"{value(self.ms, 'ms')}, {value(self.ratio, 'ratio')}, {value(self.writes, 'writes')} "
-            "by unit, whichever is larger"
+            f"{value(self.ms, 'ms')}, {value(self.ratio, 'ratio')}, {value(self.writes, 'writes')}, "
+            f"{value(self.errors, 'errors')} by unit, whichever is larger"
         )
 
     @classmethod
     def parse(cls, assignments: Iterable[str]) -> Tolerance:
-        """From `KEY=VALUE` strings (relative=5%, s=2, ms=20, ratio=0.1%, writes=1); UsageError when bad."""
+        """From `KEY=VALUE` strings (relative=5%, s=2, ms=20, ratio=0.1%, writes=1, errors=3); UsageError
+        when bad."""
         fields: dict[str, object] = {}
         for assignment in assignments:
             key, sep, raw = assignment.partition("=")

@@ -23,10 +23,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from contract.rundir import LEDGER, VERIFICATION, Verification, WriteStatus
 from reports.faults import Fault
 from reports.results import Result
 from reports.rollback import RolledBackDoc
-from reports.rundir import LEDGER, VERIFICATION, Verification, WriteStatus
 
 LIST_LIMIT = 1000  # lost writes listed one by one in the summary; the count is always complete
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.errors import AnalysisError
+from contract.errors import AnalysisError
+from contract.rundir import FAULTS, FaultAction, FaultEvent
 from reports.members import MemberNames
-from reports.rundir import FAULTS, FaultAction, FaultEvent
 from reports.slo import FaultClass
 
 _TARGET_PREFIX_CLASS = {
@@ -48,6 +48,7 @@ class Fault:
     params: dict[str, Any] = field(default_factory=dict)
     horizon_end: float = 0.0  # set by pair_faults
     overlaps: list[str] = field(default_factory=list)
+    colour: str | None = None  # the kind's own colour for its windows in the report
 
     @property
     def active_until(self) -> float:
@@ -115,6 +116,7 @@ def pair_faults(events: list[FaultEvent], names: MemberNames, run_end: float) ->
                 inject_error=inject.error,
                 heal_error=heal.error if heal is not None and heal.outcome != "ok" else None,
                 params=dict(inject.params),
+                colour=inject.colour,
             )
         )
     _set_horizons([f for f in faults if f.injected], run_end)

@@ -78,3 +78,16 @@ def count(n: int | None) -> str:
 
 def percent(fraction: float | None) -> str:
     return MISSING if fraction is None else f"{fraction * 100:.3g} %"
+
+
+def finding(found: object) -> str:
+    """A runbook step's finding as one line: lists joined, mappings as key=value, numbers short."""
+    if isinstance(found, bool) or found is None:
+        return MISSING if found is None else str(found).lower()
+    if isinstance(found, float):
+        return f"{found:.4g}"
+    if isinstance(found, dict):
+        return "; ".join(f"{k}={finding(v)}" for k, v in found.items())
+    if isinstance(found, list | tuple):
+        return ", ".join(finding(v) for v in found) or MISSING
+    return str(found)

@@ -12,9 +12,9 @@ from typing import Literal
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from reports import rundir
+from contract import rundir
+from contract.rundir import Verification
 from reports.results import Result
-from reports.rundir import Verification
 
 
 class IndeterminateWrite(Result):

@@ -1,46 +1,122 @@
-"""Replication lag per member, from the probes: the largest lag any observer reported.
+"""Replication lag per member as mongod's monitoring tools report it, judged while the load ran.
 
-The SLO judges the steady phase only: a member that was down, or is catching up after a heal,
-lags by design, and that time belongs to the fault and recovery phases.
+Which samples. `rs.printSecondaryReplicationInfo()` (mongosh) is run on the primary: every
+secondary's lag is read from the primary's own `replSetGetStatus`, which knows its own position
+exactly and hears each secondary's as it applies. So the lag of a member is taken from the rows
+in which an observer that is PRIMARY describes another member; other observers know the
+primary's position only from heartbeats, up to one heartbeat interval late.
+
+Per sample. The lag is the probe's (`chaos.probes.lag_behind`): the primary's last applied
+operation's time minus the member's, while the primary has applied an operation the member has
+not (optimes compared), else zero. An idle set lags by nothing however old its last write, and
+because a member found caught up at t0 can miss nothing written before t0, a later sample's lag
+is bounded by the time since the primary last saw the member caught up: the first write after
+an idle spell is not read as a lag as long as the spell (Ops Manager's "idle replica set"
+false alarm).
+
+When. Only samples answered while the load ran count (first request to last completion): the
+drain, the verification and the teardown are left out. The SLO judges the steady phase.
+
+Down members. A member the primary sees down or cut off (health 0), or in any state but
+SECONDARY (RECOVERING, STARTUP2, ROLLBACK: still catching up), has no steady-state lag to
+judge: how long it was unavailable, and how far behind it was while catching up, are reported
+on their own (`unavailable_s`, `max_catching_up_s`) and never judged against the target.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from reports.phases import PHASES, Phase, PhaseWindow, assign
 from reports.results import Result
 
+AVAILABLE = "SECONDARY"
+NO_DATA = frozenset({"PRIMARY", "ARBITER"})  # a deposed primary not yet told, or no data at all
+
 
 class MemberLag(Result):
     member: str
-    samples: int
-    max_lag_s: float
-    max_at: float
-    max_steady_lag_s: float | None  # None: no steady-phase sample
+    samples: int  # the primary's answers describing the member while the load ran
+    max_lag_s: float | None  # the largest lag as an available SECONDARY, any phase
+    max_at: float | None
+    max_steady_lag_s: float | None  # None: no steady-phase sample as an available SECONDARY
     max_steady_at: float | None
+    steady_samples: int = 0
+    unavailable_samples: int = 0  # down, cut off, or not SECONDARY in the primary's view
+    unavailable_s: float = 0.0  # the time those samples cover, to each one's next answer
+    max_catching_up_s: float | None = None  # the largest lag while reachable but not SECONDARY
 
 
-def replication_lag(probes: pd.DataFrame, windows: list[PhaseWindow]) -> list[MemberLag]:
-    """Members in name order; members never reported with a lag are left out."""
-    rows = probes[probes["reachable"].to_numpy() & probes["lag_s"].notna().to_numpy()]
-    rows = rows.assign(steady=assign(rows["t"].to_numpy(), windows) == PHASES.index(Phase.STEADY))
+def lag_samples(probes: pd.DataFrame, run_start: float, run_end: float) -> pd.DataFrame:
+    """The primary's view of every other member while the load ran, in time order, with columns
+    t, member, lag_s (bounded as the module says; null when unknown), available, covers_s (the
+    time to the next answer about the same member from the same primary)."""
+    t = probes["t"].to_numpy()
+    view = (
+        probes["reachable"].to_numpy()
+        & (probes["observer"].to_numpy() == probes["primary"].to_numpy())
+        & (probes["member"].to_numpy() != probes["observer"].to_numpy())
+        & ~probes["state"].isin(NO_DATA).to_numpy()
+        & (t >= run_start)
+        & (t <= run_end)
+    )
+    rows = probes.loc[view, ["t", "observer", "member", "state", "health", "lag_s"]]
+    rows = rows.sort_values(["observer", "member", "t"], kind="stable")
+    keys = [rows["observer"].astype(str), rows["member"].astype(str)]
+    lag = rows["lag_s"].astype(float)
+    healthy = rows["health"].to_numpy() > 0
+    caught_up = rows["t"].where((lag == 0.0).to_numpy() & healthy)
+    # The last answer before this one in which the member had everything the primary had.
+    last_caught_up = caught_up.groupby(keys).shift(1)
+    last_caught_up = last_caught_up.groupby(keys).ffill()
+    bounded = np.fmin(lag.to_numpy(), (rows["t"] - last_caught_up).to_numpy())
+    covers = rows["t"].groupby(keys).shift(-1) - rows["t"]
+    frame = pd.DataFrame(
+        {
+            "t": rows["t"].to_numpy(),
+            "member": rows["member"].astype(str).to_numpy(),
+            "lag_s": np.where(np.isnan(lag.to_numpy()), np.nan, bounded),
+            "available": healthy & (rows["state"].to_numpy() == AVAILABLE),
+            "covers_s": covers.fillna(0.0).to_numpy(),
+        }
+    )
+    return frame.sort_values("t", kind="stable", ignore_index=True)
+
+
+def replication_lag(samples: pd.DataFrame, windows: list[PhaseWindow]) -> list[MemberLag]:
+    """Per member (in name order) from `lag_samples`; `windows` are the run's phase windows."""
+    steady = assign(samples["t"].to_numpy(), windows) == PHASES.index(Phase.STEADY)
+    samples = samples.assign(steady=steady)
     result = []
-    for member, group in rows.groupby("member", sort=True):
-        top = group.loc[group["lag_s"].idxmax()]
-        steady_rows = group[group["steady"].to_numpy()]
-        steady_top = steady_rows.loc[steady_rows["lag_s"].idxmax()] if not steady_rows.empty else None
+    for member, group in samples.groupby("member", sort=True):
+        available = group[group["available"].to_numpy() & group["lag_s"].notna().to_numpy()]
+        in_steady = available[available["steady"].to_numpy()]
+        away = group[~group["available"].to_numpy()]
+        top, steady_top = _largest(available), _largest(in_steady)
+        catching_up = away["lag_s"].dropna()
         result.append(
             MemberLag(
                 member=str(member),
                 samples=len(group),
-                max_lag_s=float(top["lag_s"]),
-                max_at=float(top["t"]),
-                max_steady_lag_s=float(steady_top["lag_s"]) if steady_top is not None else None,
-                max_steady_at=float(steady_top["t"]) if steady_top is not None else None,
+                max_lag_s=top[0],
+                max_at=top[1],
+                max_steady_lag_s=steady_top[0],
+                max_steady_at=steady_top[1],
+                steady_samples=len(in_steady),
+                unavailable_samples=len(away),
+                unavailable_s=float(away["covers_s"].sum()),
+                max_catching_up_s=float(catching_up.max()) if not catching_up.empty else None,
             )
         )
     return result
+
+
+def _largest(rows: pd.DataFrame) -> tuple[float | None, float | None]:
+    if rows.empty:
+        return None, None
+    top = rows.loc[rows["lag_s"].idxmax()]
+    return float(top["lag_s"]), float(top["t"])
 
 
 def worst_steady_lag(lags: list[MemberLag]) -> MemberLag | None:

@@ -15,23 +15,29 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from chaos.errors import AnalysisError
-from reports import rundir
+from contract import rundir
+from contract.errors import AnalysisError
+from contract.rundir import AlertsRecord, DiscoveryEvent, FaultEvent, RunbookEvent, RunInfo, Verification
 from reports.faults import Fault, pair_faults
 from reports.members import MemberNames
 from reports.rollback import RolledBackDoc, read_rollback_files
-from reports.rundir import DiscoveryEvent, FaultEvent, RunInfo, Verification
+from reports.runbook import StepRecord, runbook_steps
+from reports.runconfig import RunConfig, read_config
 from reports.slo import SLOSpec, SLOTargets
 
-EVENT_COLUMNS = ("t_start", "t_end", "duration_ms", "op", "ok", "is_write", "error_class")
+EVENT_COLUMNS = ("t_start", "t_end", "duration_ms", "op", "ok", "is_write", "error_class", "worker")
 LEDGER_COLUMNS = ("write_id", "collection", "doc_id", "t_start", "status", "t_ack", "token")
-PROBE_COLUMNS = tuple(rundir.PROBE_SCHEMA.names)
+# The analysers' probe columns; the optime fields are recorded for audit and not read.
+PROBE_COLUMNS = ("t", "observer", "reachable", "member", "state", "health", "term", "optime", "lag_s",
+                 "primary", "rtt_ms")  # fmt: skip
+RESOURCE_COLUMNS = tuple(rundir.RESOURCE_SCHEMA.names)
 _DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 
 
 @dataclass(slots=True)
 class RunData:
-    """Everything the analysers read; events are sorted by `t_start`, probes and discovery by `t`."""
+    """Everything the analysers read; events are sorted by `t_start`; probes, discovery and
+    resources by `t`."""
 
     run_dir: Path
     info: RunInfo
@@ -43,8 +49,13 @@ class RunData:
     discovery: pd.DataFrame | None = None
     ledger: pd.DataFrame | None = None
     verification: Verification | None = None
+    resources: pd.DataFrame | None = None
     rollback: list[RolledBackDoc] = field(default_factory=list)
+    runbook: list[StepRecord] = field(default_factory=list)
+    alerts: AlertsRecord | None = None  # None: the drill ran no Prometheus
     absent: list[str] = field(default_factory=list)  # optional files the run directory lacks
+    config: RunConfig | None = None  # from scenario.yaml; None without one
+    faults_declared: bool | None = None  # whether scenario.yaml names faults; None without it
 
     @property
     def run_start(self) -> float:
@@ -69,7 +80,7 @@ def load_run(run_dir: Path, slos: SLOTargets | None = None) -> RunData:
         rundir.EVENTS_SHARDS,
         rundir.REQUEST_EVENT_SCHEMA,
         EVENT_COLUMNS,
-        dictionary=("op", "error_class"),
+        dictionary=("op", "error_class", "worker"),
         not_null=("t_start", "t_end", "duration_ms", "op", "ok", "is_write"),
     )
     if events is None:
@@ -82,9 +93,13 @@ def load_run(run_dir: Path, slos: SLOTargets | None = None) -> RunData:
         events = events.sort_values("t_start", kind="stable", ignore_index=True)
     run_end = float(events["t_end"].max())
 
+    scenario = rundir.read_scenario(run_dir)
+    faults_declared = bool(scenario.get("faults")) if scenario is not None else None
+    if scenario is None:
+        absent.append(rundir.SCENARIO)
     fault_events = list(rundir.read_jsonl(run_dir / rundir.FAULTS, FaultEvent))
-    if not (run_dir / rundir.FAULTS).exists():
-        absent.append(rundir.FAULTS)
+    if not (run_dir / rundir.FAULTS).exists() and faults_declared is not False:
+        absent.append(rundir.FAULTS)  # a scenario without faults writes none
 
     probes = read_table(
         run_dir,
@@ -116,12 +131,27 @@ def load_run(run_dir: Path, slos: SLOTargets | None = None) -> RunData:
     if ledger is None:
         absent.append(rundir.LEDGER)
 
+    resources = read_table(
+        run_dir,
+        rundir.RESOURCES,
+        None,
+        rundir.RESOURCE_SCHEMA,
+        RESOURCE_COLUMNS,
+        dictionary=("source", "role"),
+        not_null=("t", "source", "role", "cpu", "interval_s"),
+    )
+    if resources is None:
+        absent.append(rundir.RESOURCES)
+
     verification_path = run_dir / rundir.VERIFICATION
     verification = None
     if verification_path.exists():
         verification = rundir.read_json(verification_path, Verification)
     else:
         absent.append(rundir.VERIFICATION)
+
+    alerts_path = run_dir / rundir.ALERTS
+    alerts = rundir.read_json(alerts_path, AlertsRecord) if alerts_path.exists() else None
 
     return RunData(
         run_dir=run_dir,
@@ -134,8 +164,13 @@ def load_run(run_dir: Path, slos: SLOTargets | None = None) -> RunData:
         discovery=discovery,
         ledger=ledger,
         verification=verification,
+        resources=resources,
         rollback=read_rollback_files(run_dir),
+        runbook=runbook_steps(list(rundir.read_jsonl(run_dir / rundir.RUNBOOK, RunbookEvent))),
+        alerts=alerts,
         absent=absent,
+        config=read_config(run_dir),
+        faults_declared=faults_declared,
     )
 
 

@@ -13,8 +13,9 @@ import re
 import shlex
 from collections import Counter
 
+from reports.alerts import AlertsSummary
 from reports.compare import Comparison
-from reports.formatting import count, date, measured, offset, seconds, signed, value
+from reports.formatting import clock, count, date, finding, measured, offset, seconds, signed, value
 from reports.milestones import milestones
 from reports.summary import FaultAnatomy, Summary
 from reports.verdicts import Verdict
@@ -51,8 +52,20 @@ def run_summary(summary: Summary) -> str:
     ]
     if run.description:
         lines += [text(run.description), ""]
-    if run.error:
+    timing = summary.timing
+    if timing is not None and not timing.production:
+        lines += [f"> ⏱ **timing: shortened**, not production's: {text('; '.join(timing.shortened))}", ""]
+    if timing is not None and timing.driver_changes:
+        lines += [f"> Driver: the guide's profile but {text(', '.join(timing.driver_changes))}", ""]
+    if run.status == "running":
+        lines += ["> **Interrupted run:** run.json still says running: the drill ended unfinished", ""]
+    elif run.status == "interrupted":
+        lines += [f"> **Interrupted run:** {text(run.error or 'interrupted')}", ""]
+    elif run.error:
         lines += [f"> **The run failed:** {text(run.error)}", ""]
+    if summary.absent_files:
+        absent = ", ".join(text(name) for name in summary.absent_files)
+        lines += [f"Absent from the run directory: {absent}; what needs them is unknown.", ""]
     lines += [
         f"Run {text(run.run_id)} · {text(run.backend)} backend, {len(run.members)} members · seed {run.seed}"
         f" · {date(run.started_at)}{duration} · SLO profile {text(summary.slos.profile)}",
@@ -83,7 +96,31 @@ def run_summary(summary: Summary) -> str:
     )
     lines += ["", "### Faults", ""]
     lines += [_fault_line(f) for f in summary.faults] or ["The run injected no faults."]
+    if summary.runbook:
+        lines += ["", "### Runbook", ""]
+        lines += _table(
+            ["step", "action", "operator delay", "duration", "status", "found"],
+            "llrrll",
+            [
+                [
+                    text(r.step_id),
+                    text(r.action),
+                    seconds(r.operator_delay_s),
+                    seconds(r.duration_s),
+                    text(r.status),
+                    text(r.error or finding(r.findings)),
+                ]
+                for r in summary.runbook
+            ],
+        )
+    lines += ["", "### Measuring host", "", *_host(summary)]
+    concerns = [d for d in summary.driver_findings if d.severity != "info"]
+    if concerns:
+        lines += ["", "### Driver configuration", ""]
+        lines += [f"- **{d.severity.value}** {text(d.line())}" for d in concerns]
     lines += ["", "### Data loss", "", *_data_loss(summary)]
+    if summary.alerts is not None:
+        lines += ["", "### Alerts", "", *_alerts(summary.alerts)]
     if summary.analyser_errors:
         lines += ["", f"### Analyser errors ({len(summary.analyser_errors)})", ""]
         lines += [
@@ -107,7 +144,49 @@ def _fault_line(fault: FaultAnatomy) -> str:
     ]
     missing = [m.label for m in milestones(fault) if m.after_s is None]
     tail = f"; not measured: {', '.join(missing)}" if missing else ""
-    return f"{head}: " + " → ".join(steps or ["nothing measured"]) + f" · RTO {seconds(fault.rto_s)}{tail}"
+    seen = fault.impact
+    impact = ""
+    if seen is not None:
+        why = "; ".join(text(c.explanation) for c in seen.by_class if c.explanation)
+        impact = f" · {count(seen.surfaced)} errors surfaced, {count(seen.stalled)} stalled" + (
+            f" ({why})" if why else ""
+        )
+    return (
+        f"{head}: "
+        + " → ".join(steps or ["nothing measured"])
+        + f" · RTO {seconds(fault.rto_s)}{impact}{tail}"
+    )
+
+
+def _host(summary: Summary) -> list[str]:
+    host = summary.host
+    if host is None:
+        return ["Not recorded (no resources.parquet): the verdicts were not checked against it."]
+    return [
+        f"- {text(w.window)}: "
+        + ("**saturated**, its verdicts unknown" if w.saturated else "judged")
+        + f" ({text(w.figure)})"
+        for w in host.windows
+    ]
+
+
+def _alerts(alerts: AlertsSummary) -> list[str]:
+    if alerts.error is not None:
+        return [f"Prometheus could not be asked: {text(alerts.error)}"]
+    lines = [
+        f"- {text(e.fault_id)} {text(e.kind)}: **{text(e.alert)}** "
+        + (f"fired {offset(e.time_to_fire_s)}" if e.time_to_fire_s is not None else "**never fired**")
+        for e in alerts.expected
+    ]
+    alarms = ", ".join(f"{text(i.alert)} at {clock(i.start)}" for i in alerts.false_alarms)
+    lines.append(f"- False alarms (fired in steady state): {alarms or 'none'}")
+    shortened = [r for r in alerts.rules if r.overridden]
+    if shortened:
+        changed = ", ".join(
+            f"{text(r.name)} {seconds(r.for_s)} (file: {seconds(r.for_in_file_s)})" for r in shortened
+        )
+        lines.append(f"- `for:` shortened by the scenario: {changed}")
+    return lines
 
 
 def _data_loss(summary: Summary) -> list[str]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from reports.rundir import MemberInfo
+from contract.rundir import MemberInfo
 
 
 class MemberNames:

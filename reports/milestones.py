@@ -1,11 +1,13 @@
-"""A fault's anatomy as the moments a reader follows, in the order the story is told:
+"""A fault's anatomy as the moments a reader follows, in the order they happened:
 
-    injected → first error → new primary elected → driver found it → first successful write
+    injected → detected → new primary elected → driver found it → writes recovered (RTO)
     → throughput recovered
 
 Each moment is seconds after the injection, or None when it was not measured (the summary's
-notes say why). The moments need not happen in that order: the driver may find the new primary
-after a retried write already succeeded. The HTML bar and the Markdown lines both draw from here.
+notes say why). The moments are listed in time order (ties keep the order above), unmeasured
+ones last; the analysis has already checked that the ones that must follow each other do
+(`reports.failover.causal_errors`) and left out a moment that broke that order. The HTML bar
+and the Markdown lines both draw from here.
 """
 
 from __future__ import annotations
@@ -26,32 +28,24 @@ class Milestone:
 
 
 def milestones(fault: FaultAnatomy) -> list[Milestone]:
+    """The fault's moments in time order, unmeasured ones last."""
     detection, election, rediscovery = fault.detection, fault.election, fault.rediscovery
     writes, throughput = fault.writes, fault.throughput
     found = writes.recovered if writes is not None else None
     regained = throughput.recovered if throughput is not None else None
-    return [
+    story = [
         Milestone("injected", "injected", 0.0, f"{fault.kind} {fault.target} → {', '.join(fault.members)}"),
         Milestone(
             "detected",
-            "first error",
+            "detected",
             detection.at.after_s if detection else None,
-            (
-                f"{detection.op} {detection.how}"
-                + (f" ({detection.error_class})" if detection.error_class else "")
-                if detection
-                else "no operation failed or stalled"
-            ),
+            _detection(fault) if detection else "no request failed or stalled",
         ),
         Milestone(
             "elected",
             "new primary elected",
             election.at.after_s if election else None,
-            (
-                f"{election.new_primary}" + (f", term {election.term}" if election.term is not None else "")
-                if election
-                else "no new primary seen by the probes"
-            ),
+            _election(fault) if election else "no new primary seen by the probes",
         ),
         Milestone(
             "rediscovered",
@@ -66,7 +60,7 @@ def milestones(fault: FaultAnatomy) -> list[Milestone]:
         ),
         Milestone(
             "writable",
-            "first successful write",
+            "writes recovered",
             found.after_s if found else None,
             (
                 f"RTO; writes unavailable for {seconds(writes.unavailable_s)}"
@@ -85,6 +79,37 @@ def milestones(fault: FaultAnatomy) -> list[Milestone]:
             ),
         ),
     ]
+    measured = [m for m in story if m.after_s is not None]
+    measured.sort(key=lambda m: m.after_s or 0.0)  # stable: ties keep the story's order
+    return measured + [m for m in story if m.after_s is None]
+
+
+def _detection(fault: FaultAnatomy) -> str:
+    """Both candidates: the first stall and the first failure, each with its request's start."""
+    detection = fault.detection
+    assert detection is not None
+    parts = []
+    for how, symptom in (("stalled", detection.first_stalled), ("failed", detection.first_failed)):
+        if symptom is None:
+            continue
+        cls = f", {symptom.error_class}" if symptom.error_class else ""
+        started = offset(symptom.started.after_s)
+        parts.append(f"first {how} {offset(symptom.at.after_s)}: {symptom.op} (started {started}{cls})")
+    if not parts:  # a summary written before both were recorded
+        cls = f" ({detection.error_class})" if detection.error_class else ""
+        return f"{detection.op} {detection.how}{cls}"
+    return "; ".join(parts)
+
+
+def _election(fault: FaultAnatomy) -> str:
+    election = fault.election
+    assert election is not None
+    text = election.new_primary + (f", term {election.term}" if election.term is not None else "")
+    if election.not_before is not None:
+        text += f", between {offset(election.not_before.after_s)} and {offset(election.at.after_s)}"
+    if election.witnessed == "driver" and election.probed is not None:
+        text += f" (a driver found it first; the probes saw it {offset(election.probed.after_s)})"
+    return text
 
 
 def since_previous(moments: list[Milestone]) -> list[float | None]:

@@ -7,7 +7,9 @@
 With overlapping faults a moment is in the fault phase while any fault is active, else in the
 recovery phase while any recovery window is open: fault beats recovery beats steady. A request
 belongs to the phase in which it started; a probe to the phase in which it was answered.
-A fault whose injection failed broke nothing and opens no phase.
+A fault whose injection failed broke nothing and opens no phase. A runbook outage (a wipe until
+the restore: reports/runbook.py) counts as a fault window under its step id, and a runbook
+repair (members re-added) as a recovery window.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from enum import StrEnum
 import numpy as np
 
 from reports.faults import Fault
+from reports.runbook import Disruption
 
 
 class Phase(StrEnum):
@@ -39,12 +42,23 @@ class PhaseWindow:
 
 
 def phase_windows(
-    faults: list[Fault], run_start: float, run_end: float, recovery_s: float
+    faults: list[Fault],
+    run_start: float,
+    run_end: float,
+    recovery_s: float,
+    disruptions: list[Disruption] | None = None,
 ) -> list[PhaseWindow]:
     """A partition of [run_start, run_end] into phase windows, in time order."""
     injected = [f for f in faults if f.injected]
     active = [(f.t_inject, min(f.active_until, run_end), f.fault_id) for f in injected]
     recovering = [(f.t_heal, f.t_heal + recovery_s, f.fault_id) for f in injected if f.t_heal is not None]
+    for d in disruptions or []:
+        if d.repair:
+            recovering.append((d.start, d.end + recovery_s, d.step_id))
+            continue
+        active.append((d.start, min(d.end, run_end), d.step_id))
+        if d.closed_by is not None:
+            recovering.append((d.end, d.end + recovery_s, d.step_id))
     points = {run_start, run_end}
     for start, end, _ in active + recovering:
         points.update(p for p in (start, end) if run_start < p < run_end)

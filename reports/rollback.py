@@ -15,8 +15,8 @@ import bson
 from bson import json_util
 from bson.errors import BSONError
 
-from chaos.errors import AnalysisError
-from reports.rundir import MEMBERS, TOKEN_FIELD
+from contract.errors import AnalysisError
+from contract.rundir import MEMBERS, TOKEN_FIELD
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,19 @@
-"""SLO targets: the named profile from the hub's production guide, and a scenario's overrides of it.
+"""SLO targets: a named profile (data: reports/profiles.py, reports/slo_profiles/), and a
+scenario's overrides of it.
 
-A scenario's `slos:` section is an `SLOSpec`: a profile name plus any single value to change.
-`SLOSpec.resolve()` merges the two into `SLOTargets`, the complete set the verdicts judge:
+A scenario's `slos:` section is an `SLOSpec`: a profile (a name, or the path of a profile file)
+plus any single value to change. `SLOSpec.resolve()` merges the two into `SLOTargets`, the
+complete set the verdicts judge:
 
     slos:
-      profile: ai-hub-production
+      profile: ai-hub-production         # or ./my-profile.yaml
       rto_s: {single_node: 10s}          # other fault classes keep the profile's values
       latency_ms:
         "*": {p99_ms: 250}               # every operation, on top of the profile's avg_ms: 100
         vectors.query.knn: {avg_ms: 300} # this operation only
       lost_acked_writes: null            # null switches a check off
+      saturation: {share: 10%}           # when a busy measuring host makes verdicts unknown
+      checks: {my_pkg.checks:queue_depth: {max: 10}}   # registered checks and their targets
 
 Every target is a maximum: a measured value passes when it is at most the target. Durations are
 numbers in the field's unit (`_s` seconds, `_ms` milliseconds) or strings with a unit ("30s",
@@ -19,13 +23,45 @@ numbers in the field's unit (`_s` seconds, `_ms` milliseconds) or strings with a
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from reports.durations import parse_duration
+from contract.durations import parse_duration
+from contract.errors import UsageError, describe_validation_error
+from contract.registry import Registry
+from reports.profiles import load_profile, merge
 
 ALL_OPERATIONS = "*"
+# The checks every run gets, in this order (reports.checks); others run when `checks:` names them.
+BUILTIN_CHECKS = ("faults", "data_loss", "latency", "error_rate", "replication_lag")
+
+
+def _check_function(found: object) -> Any:
+    if not callable(found):
+        raise TypeError(f"an SLO check is a function (CheckContext) -> list[SLOResult], not {found!r}")
+    return found
+
+
+# Built-in checks that run only when the targets name them (reports/failover_errors.py,
+# reports/recovery.py, reports/alert_checks.py).
+OPTIONAL_CHECKS = {
+    "failover_errors": "reports.failover_errors:failover_errors_checks",
+    "restore_rto": "reports.recovery:restore_rto_check",
+    "restore_rpo": "reports.recovery:restore_rpo_check",
+    "backup_integrity": "reports.recovery:backup_integrity_check",
+    "alert_fired": "reports.alert_checks:alert_fired_checks",
+    "false_alarms": "reports.alert_checks:false_alarm_checks",
+}
+
+# SLO checks by name: the built-in ones, entry points `hubchaos.checks`, or `module:function`.
+CHECKS: Registry[Any] = Registry(
+    "SLO check",
+    "hubchaos.checks",
+    {name: f"reports.checks:{name}_checks" for name in BUILTIN_CHECKS} | OPTIONAL_CHECKS,
+    check=_check_function,
+)
 
 
 class FaultClass(StrEnum):
@@ -94,6 +130,21 @@ class Windows(_Strict):
     baseline_s: Annotated[Seconds, Field(gt=0)] = 30.0
 
 
+class Saturation(_Strict):
+    """When the host running the drill counts as saturated (reports/host.py): a second in which
+    a load-generating or member process used `process_cpu` of a core or more, or the run queue
+    held more than `run_queue_per_core` runnable threads per core while the cores were busy
+    `host_cpu` of that second or more. A judged window with `share` of its seconds saturated or
+    more gets *unknown* verdicts instead of pass or fail."""
+
+    process_cpu: Annotated[float, Field(gt=0)] = 0.9
+    run_queue_per_core: Annotated[float, Field(gt=0)] = 1.0
+    # The run queue is one instant per second: members, probes and Locust wake together, so it
+    # overflows for a moment on an idle host; only with the cores busy did threads wait long.
+    host_cpu: Annotated[Fraction, Field(gt=0)] = 0.9
+    share: Annotated[Fraction, Field(gt=0)] = 0.2
+
+
 class SLOTargets(_Strict):
     """The complete, resolved targets. None means "not checked"."""
 
@@ -109,6 +160,32 @@ class SLOTargets(_Strict):
     windows: Windows
     # What an unknown verdict (no data, or an analyser error) does to the exit code.
     on_unknown: Literal["fail", "pass"]
+    description: str = ""
+    # None: verdicts are judged however busy the measuring host was.
+    saturation: Saturation | None = Saturation()
+    # Targets of registered checks beyond the built-in ones (reports.checks), by check name;
+    # null switches one off.
+    checks: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, checks: dict[str, Any]) -> dict[str, Any]:
+        for name, params in checks.items():
+            if name in BUILTIN_CHECKS:
+                raise ValueError(f"{name} is a built-in check: set its targets in their own fields")
+            if params is not None:
+                try:
+                    found = CHECKS.get(name)
+                except UsageError as exc:
+                    raise ValueError(str(exc)) from None
+                # A check that declares its target's model (`Params`) has it checked here.
+                model = getattr(found, "Params", None)
+                if model is not None:
+                    try:
+                        model.model_validate(params)
+                    except ValidationError as exc:
+                        raise ValueError(f"{name}.{describe_validation_error(exc)}") from None
+        return checks
 
     def rto_for(self, fault_class: FaultClass) -> float | None:
         return self.rto_s.get(fault_class)
@@ -122,32 +199,24 @@ class SLOTargets(_Strict):
         return default.model_copy(update=own.model_dump(exclude_none=True))
 
 
-AI_HUB_PRODUCTION = SLOTargets(
-    profile="ai-hub-production",
-    rto_s={
-        FaultClass.SINGLE_NODE: 30.0,
-        FaultClass.REGION: 120.0,
-        FaultClass.CLOUD_PROVIDER: 300.0,
-        FaultClass.DISASTER: 900.0,
-    },
-    rpo_s=60.0,
-    lost_acked_writes=0,
-    latency_ms={ALL_OPERATIONS: LatencyTarget(avg_ms=100.0)},
-    error_rate=0.001,
-    max_replication_lag_s=10.0,
-    slow_op_ms=1000.0,
-    throughput_recovery=ThroughputRecoveryTarget(),
-    windows=Windows(),
-    on_unknown="fail",
-)
+DEFAULT_PROFILE = "ai-hub-production"
 
-PROFILES: dict[str, SLOTargets] = {AI_HUB_PRODUCTION.profile: AI_HUB_PRODUCTION}
+
+@cache
+def profile_targets(ref: str) -> SLOTargets:
+    """A profile's complete targets (a name, or an absolute path); ValueError naming the
+    profile and field when it cannot be used."""
+    data = load_profile(ref)
+    try:
+        return SLOTargets.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(f"SLO profile {ref}: {describe_validation_error(exc)}") from None
 
 
 class SLOSpec(_Strict):
     """A scenario's `slos:` section: a profile and overrides of any single value."""
 
-    profile: str = AI_HUB_PRODUCTION.profile
+    profile: str = DEFAULT_PROFILE
     rto_s: dict[FaultClass, Seconds | None] | None = None
     rpo_s: Seconds | None = None
     lost_acked_writes: Annotated[int, Field(ge=0)] | None = None
@@ -158,13 +227,14 @@ class SLOSpec(_Strict):
     throughput_recovery: ThroughputRecoveryTarget | None = None
     windows: Windows | None = None
     on_unknown: Literal["fail", "pass"] | None = None
+    checks: dict[str, Any] | None = None
+    saturation: Saturation | None = None
 
     @field_validator("profile")
     @classmethod
-    def _known_profile(cls, name: str) -> str:
-        if name not in PROFILES:
-            raise ValueError(f"unknown SLO profile {name!r} (known: {', '.join(sorted(PROFILES))})")
-        return name
+    def _known_profile(cls, ref: str) -> str:
+        profile_targets(ref)  # a bad profile is refused with the scenario, not at analysis
+        return ref
 
     @field_validator("slow_op_ms", "windows", "on_unknown")
     @classmethod
@@ -175,15 +245,5 @@ class SLOSpec(_Strict):
 
     def resolve(self) -> SLOTargets:
         """The profile with this spec's overrides merged in (nested sections merge field by field)."""
-        merged = _merge(PROFILES[self.profile].model_dump(), self.model_dump(exclude_unset=True))
-        return SLOTargets.model_validate(merged)
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+        own = self.model_dump(exclude_unset=True, exclude={"profile"})
+        return SLOTargets.model_validate(merge(profile_targets(self.profile).model_dump(), own))

@@ -12,16 +12,23 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from chaos.errors import AnalysisError
+from contract.errors import AnalysisError, describe_validation_error
+from contract.rundir import RunInfo
+from reports.alerts import AlertsSummary
 from reports.availability import WriteWindow
 from reports.dataloss import RPO, DataLoss, RollbackMatch
+from reports.drivercheck import Finding
 from reports.errorrates import ErrorTables
 from reports.failover import Detection, Election, Rediscovery
+from reports.host import HostLoad
+from reports.impact import FaultImpact
 from reports.lag import MemberLag
 from reports.latency import LatencyRow
 from reports.phases import PhaseWindow
+from reports.recovery import RestoreTimeline
 from reports.results import Result
-from reports.rundir import RunInfo, describe_validation_error
+from reports.runbook import Disruption, StepRecord
+from reports.runconfig import Timing
 from reports.slo import FaultClass, SLOTargets
 from reports.states import StateSpan
 from reports.throughput import ThroughputRecovery
@@ -70,6 +77,8 @@ class FaultAnatomy(Result):
     rto_s: float | None  # None: writes did not recover within the horizon (or could not be measured)
     throughput: ThroughputRecovery | None
     notes: list[str]  # measurements that could not be made, and why
+    colour: str | None = None  # the fault kind's colour in plots (None: the report's default)
+    impact: FaultImpact | None = None  # what the application saw (reports.impact)
 
 
 class AnalyserError(Result):
@@ -95,12 +104,23 @@ class Summary(Result):
     latency: list[LatencyRow]
     errors: ErrorTables | None
     lag: list[MemberLag]
+    host: HostLoad | None = None  # None: the run recorded no resource samples
     member_states: list[StateSpan]
     timeline: Timeline | None
     results: list[SLOResult]
     verdict: Verdict
     exit_code: int
     analyser_errors: list[AnalyserError]
+    # The operator's actions (the scenario's runbook) and the outages some of them made.
+    runbook: list[StepRecord] = []
+    disruptions: list[Disruption] = []
+    restores: list[RestoreTimeline] = []  # reports/recovery.py
+    # Whether the run's election and driver clocks are production's; None: no scenario.yaml.
+    timing: Timing | None = None
+    # `hubchaos check-driver` on the run's own driver profile, cluster and load.
+    driver_findings: list[Finding] = []
+    # An alert drill's Prometheus: which alerts fired, how fast, and false alarms (None: no Prometheus).
+    alerts: AlertsSummary | None = None
 
     def write(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=1) + "\n")

@@ -8,6 +8,7 @@ columns aligned with `start`; a bin without data holds null.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,12 @@ class LagSeries(Result):
     max_lag_s: list[float | None]
 
 
+class ResourceSeries(Result):
+    source: str  # "host", "hubchaos", "worker-<n>", a member's name (contract.rundir.ResourceSample)
+    role: str
+    cpu: list[float | None]  # the largest CPU use per bin, in cores
+
+
 class Timeline(Result):
     bin_s: float
     start: list[float]
@@ -45,12 +52,21 @@ class Timeline(Result):
     canary_failed: list[int]
     latency: list[LatencySeries]  # successful operations, per operation group
     lag: list[LagSeries]
+    resources: list[ResourceSeries] = []
+    runnable: list[float | None] = []  # the host's largest run queue per bin (no host samples: empty)
 
 
 def timeline(
-    events: pd.DataFrame, ranked: Ranked, probes: pd.DataFrame | None, run_start: float, run_end: float
+    events: pd.DataFrame,
+    ranked: Ranked,
+    lag: pd.DataFrame | None,
+    run_start: float,
+    run_end: float,
+    *,
+    resources: pd.DataFrame | None = None,
 ) -> Timeline:
-    """`ranked` is `reports.latency.successful_durations(events)`."""
+    """`ranked` is `reports.latency.successful_durations(events)`, `lag` is
+    `reports.lag.lag_samples` (None: no probes), `resources` the run's resource samples."""
     origin = math.floor(run_start)
     bin_s = float(max(1, math.ceil((run_end - origin) / MAX_BINS)))
     n_bins = max(1, math.ceil((run_end - origin) / bin_s + 1e-9))
@@ -89,7 +105,8 @@ def timeline(
         canary_ok=count(ok & canary),
         canary_failed=count(~ok & canary),
         latency=latency,
-        lag=_lag(probes, origin, bin_s, n_bins) if probes is not None else [],
+        lag=_lag(lag, _Bins(origin, bin_s, n_bins)) if lag is not None else [],
+        **(_resources(resources, _Bins(origin, bin_s, n_bins)) if resources is not None else {}),
     )
 
 
@@ -98,16 +115,40 @@ def _column(values: np.ndarray, group: int, n_bins: int) -> list[float | None]:
     return [None if np.isnan(v) else float(v) for v in part]
 
 
-def _lag(probes: pd.DataFrame, origin: float, bin_s: float, n_bins: int) -> list[LagSeries]:
-    rows = probes[probes["reachable"].to_numpy() & probes["lag_s"].notna().to_numpy()]
-    bins = np.clip(((rows["t"].to_numpy() - origin) // bin_s).astype(np.int64), 0, n_bins - 1)
-    frame = pd.DataFrame({"member": rows["member"].to_numpy(), "bin": bins, "lag": rows["lag_s"].to_numpy()})
-    top = frame.groupby(["member", "bin"])["lag"].max()
-    series = []
-    for member, per_bin in top.groupby(level="member", sort=True):
-        column = np.full(n_bins, np.nan)
-        column[per_bin.index.get_level_values("bin")] = per_bin.to_numpy()
-        series.append(
-            LagSeries(member=str(member), max_lag_s=[None if np.isnan(v) else float(v) for v in column])
-        )
-    return series
+@dataclass(frozen=True, slots=True)
+class _Bins:
+    origin: float
+    width: float
+    count: int
+
+    def largest(self, t: np.ndarray, values: np.ndarray, keys: np.ndarray) -> dict[str, list[float | None]]:
+        """Per key, the largest value in each bin; samples outside the bins are left out."""
+        bins = np.floor((t - self.origin) / self.width).astype(np.int64)
+        inside = (bins >= 0) & (bins < self.count) & ~np.isnan(values)
+        frame = pd.DataFrame({"key": keys[inside], "bin": bins[inside], "value": values[inside]})
+        top = frame.groupby(["key", "bin"])["value"].max()
+        out = {}
+        for key, per_bin in top.groupby(level="key", sort=True):
+            column = np.full(self.count, np.nan)
+            column[per_bin.index.get_level_values("bin")] = per_bin.to_numpy()
+            out[str(key)] = [None if np.isnan(v) else float(v) for v in column]
+        return out
+
+
+def _resources(resources: pd.DataFrame, bins: _Bins) -> dict[str, object]:
+    t = resources["t"].to_numpy()
+    sources = resources["source"].astype(str).to_numpy()
+    cpu = bins.largest(t, resources["cpu"].to_numpy(dtype=float), sources)
+    roles = dict(zip(sources, resources["role"].astype(str).to_numpy(), strict=True))
+    host = bins.largest(t, resources["runnable"].to_numpy(dtype=float), np.full(len(t), "host"))
+    return {
+        "resources": [ResourceSeries(source=s, role=roles[s], cpu=column) for s, column in cpu.items()],
+        "runnable": host.get("host", []),
+    }
+
+
+def _lag(samples: pd.DataFrame, bins: _Bins) -> list[LagSeries]:
+    """The largest lag of each available member per bin, as the SLO reads it."""
+    rows = samples[samples["available"].to_numpy() & samples["lag_s"].notna().to_numpy()]
+    t, lag, members = rows["t"].to_numpy(), rows["lag_s"].to_numpy(dtype=float), rows["member"].to_numpy()
+    return [LagSeries(member=m, max_lag_s=column) for m, column in bins.largest(t, lag, members).items()]

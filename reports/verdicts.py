@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from chaos.errors import ExitCode
+from contract.errors import ExitCode
 from reports.results import Result
 
 
@@ -28,11 +28,11 @@ _RANK = {Verdict.PASS: 0, Verdict.UNKNOWN: 1, Verdict.FAIL: 2}
 
 class SLOResult(Result):
     slo: str  # unique within a run: "rto[f1]", "latency[prompts.create].p99_ms", ...
-    category: str  # rto, throughput_recovery, lost_acked_writes, rpo, latency, error_rate, replication_lag
+    category: str  # rto, throughput_recovery, lost_acked_writes, rpo, latency, error_rate, ...
     verdict: Verdict
     measured: float | None
     target: float | None
-    unit: str  # s, ms, writes, ratio
+    unit: str  # s, ms, writes, errors, ratio
     # target - measured: headroom when positive, the size of the miss when negative.
     margin: float | None
     explanation: str
@@ -40,6 +40,8 @@ class SLOResult(Result):
     fault_id: str | None = None
     op: str | None = None
     error: str | None = None  # why the verdict is unknown
+    # Computed from timed measurements (a saturated measuring host makes it unknown: reports/host.py)
+    timed: bool = True
 
 
 def compose(verdicts: Iterable[Verdict]) -> Verdict:
@@ -59,8 +61,8 @@ def show(value: float, unit: str) -> str:
     """A value for a one-line explanation: 3.21 s, 85 ms, 0.05 %, 2 writes."""
     if unit == "ratio":
         return f"{value * 100:.3g} %"
-    if unit == "writes":
-        return f"{value:.0f} writes"
+    if unit in ("writes", "errors"):
+        return f"{value:.0f} {unit}"
     return f"{value:.3g} {unit}"
 
 
@@ -74,6 +76,7 @@ class Check:
     unit: str
     fault_id: str | None = None
     op: str | None = None
+    timed: bool = True  # False: a saturated measuring host does not change it (lost writes)
 
     def _result(
         self, verdict: Verdict, target: float | None, explanation: str, **values: object
@@ -88,6 +91,7 @@ class Check:
                 "explanation": f"{self.what}: {explanation}",
                 "fault_id": self.fault_id,
                 "op": self.op,
+                "timed": self.timed,
                 "measured": None,
                 "margin": None,
                 **values,

@@ -8,7 +8,7 @@ import numpy as np
 
 from reports.faults import Fault
 from reports.load import RunData, load_run
-from reports.synthetic.builder import RunBuilder
+from reports.synthetic.builder import ORIGIN, RunBuilder
 
 
 def load(builder: RunBuilder, tmp_path: Path) -> RunData:
@@ -38,9 +38,10 @@ def healthy(b: RunBuilder, start: float, end: float) -> None:
     b.series("prompts.get", start, end, every=0.05, duration_ms=20.0)
 
 
-def kill_primary_run(outage_s: float = 2.0) -> RunBuilder:
-    """m0 killed at 30; writes fail for `outage_s`; m1 elected at 31.5; healed at 45; 60 s run."""
-    b = RunBuilder()
+def kill_primary_run(outage_s: float = 2.0, origin: float = ORIGIN) -> RunBuilder:
+    """m0 killed at 30; writes fail for `outage_s`; m1 elected at 31.5; healed at 45; 60 s run
+    (times after `origin`)."""
+    b = RunBuilder(origin=origin)
     healthy(b, 0, 30)
     b.series("canary.write", 30, 30 + outage_s, every=0.1, is_write=True, ok=False)
     b.series("prompts.get", 30, 30 + outage_s, every=0.05, ok=False)

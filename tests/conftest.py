@@ -12,6 +12,13 @@ from pymongo import MongoClient
 from chaos.backends.processes import MemberProcess, free_port, initiate, wait_for_primary
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with slow tests first: `make test`'s two workers take whole files in this order, so
+    the long drills start early instead of leaving one worker alone with them at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 class ReplicaSet:
     """A replica set of emulator processes for one test; everything is killed at teardown."""
 
@@ -76,19 +83,32 @@ def single_member(start_replica_set: StartSet) -> ReplicaSet:
     return start_replica_set(1)
 
 
-@pytest.fixture(scope="module")
-def shared_member(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaSet]:
-    """One initiated one-member set shared by a module's tests (each test uses its own database)."""
-    member = MemberProcess("m0", "127.0.0.1", free_port(), tmp_path_factory.mktemp("shared") / "m0")
-    rs = ReplicaSet([member], {})
-    member.start()
+def _shared_set(tmp_path_factory: pytest.TempPathFactory, size: int) -> Iterator[ReplicaSet]:
+    base = tmp_path_factory.mktemp("shared")
+    members = [MemberProcess(f"m{i}", "127.0.0.1", free_port(), base / f"m{i}") for i in range(size)]
+    rs = ReplicaSet(members, {})
     try:
-        member.wait_ready()
-        rs.config = initiate([member])
-        wait_for_primary([member])
+        for m in members:
+            m.start()
+        for m in members:
+            m.wait_ready()
+        rs.config = initiate(members)
+        wait_for_primary(members)
         yield rs
     finally:
         rs.stop()
+
+
+def _fresh_database(client: MongoClient[dict[str, Any]], request: pytest.FixtureRequest) -> Any:
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50]
+    client.drop_database(name)
+    return client[name]
+
+
+@pytest.fixture(scope="module")
+def shared_member(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaSet]:
+    """One initiated one-member set shared by a module's tests (each test uses its own database)."""
+    yield from _shared_set(tmp_path_factory, 1)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +120,23 @@ def shared_client(shared_member: ReplicaSet) -> Iterator[MongoClient[dict[str, A
 @pytest.fixture
 def fresh_db(shared_client: MongoClient[dict[str, Any]], request: pytest.FixtureRequest) -> Any:
     """A database of the shared member that only this test uses."""
-    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50]
-    shared_client.drop_database(name)
-    return shared_client[name]
+    return _fresh_database(shared_client, request)
+
+
+@pytest.fixture(scope="module")
+def shared_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaSet]:
+    """A 3-member set shared by a module's tests (each test uses its own database)."""
+    yield from _shared_set(tmp_path_factory, 3)
+
+
+@pytest.fixture
+def set_client(shared_set: ReplicaSet) -> Iterator[MongoClient[dict[str, Any]]]:
+    """A client of the shared 3-member set that writes with w: majority."""
+    with shared_set.client(w="majority") as client:
+        yield client
+
+
+@pytest.fixture
+def set_db(set_client: MongoClient[dict[str, Any]], request: pytest.FixtureRequest) -> Any:
+    """A database of the shared 3-member set that only this test uses."""
+    return _fresh_database(set_client, request)

@@ -9,12 +9,14 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from chaos.backends.processes import MemberProcess
-from mongoemu import groundtruth
+from contract import groundtruth
 
 # The acceptance settings: elections after ~1 s, heartbeats every 200 ms.
 FAST = {"electionTimeoutMillis": 1000, "heartbeatIntervalMillis": 200}
-# PyMongo polls the emulator (no streaming hello); its fastest poll is every 500 ms.
-CLIENT = {"heartbeatFrequencyMS": 500, "serverSelectionTimeoutMS": 15_000}
+# mongod's own parameter: a SIGTERM spends 2 s (not 15) stepping down and in quiesce mode.
+QUICK_SHUTDOWN = ("--setParameter", "shutdownTimeoutMillisForSignaledShutdown=2000")
+# PyMongo's own monitoring (it streams); selection waits out a FAST election with room to spare.
+CLIENT = {"serverSelectionTimeoutMS": 15_000}
 
 
 def eventually(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:

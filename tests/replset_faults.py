@@ -15,7 +15,13 @@ from pymongo.errors import OperationFailure
 from chaos.backends import Cluster
 from chaos.faults.injector import FaultInjector
 from chaos.faults.journal import Journal
-from chaos.faults.specs import Degrade, Failpoint, Freeze, Kill, Partition, Pause, StepDown
+from chaos.faults.kinds.degrade import Degrade
+from chaos.faults.kinds.failpoint import Failpoint
+from chaos.faults.kinds.freeze import Freeze
+from chaos.faults.kinds.kill import Kill
+from chaos.faults.kinds.partition import Partition
+from chaos.faults.kinds.pause import Pause
+from chaos.faults.kinds.stepdown import StepDown
 
 MEMBERS = [{"name": "m0", "region": "eu"}, {"name": "m1", "region": "eu"}, {"name": "m2", "region": "us"}]
 SETTINGS = {"electionTimeoutMillis": 1000, "heartbeatIntervalMillis": 250}

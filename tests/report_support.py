@@ -93,6 +93,10 @@ def check_report(html: str, summary: Summary) -> Page:
     for result in summary.results:
         assert slo_rows[result.slo][4] == result.verdict.value, slo_rows[result.slo]
     assert len(page.images) == sum(1 for p in _expected_plots(summary) if p)
+    # The measuring host's panel is in every report: its judged windows, or why there are none.
+    assert 'id="host"' in html
+    host = page.tables.get("host", [])
+    assert len(host) == (len(summary.host.windows) + len(summary.host.sources) if summary.host else 0)
     for src in page.images:
         prefix = "data:image/png;base64,"
         assert src.startswith(prefix), src[:40]
@@ -116,6 +120,7 @@ def _expected_plots(summary: Summary) -> list[bool]:
         bool(summary.member_states),
         bool(t and t.lag),
         bool(t and sum(t.canary_ok + t.canary_failed)),
+        bool(t and t.resources),  # the measuring host's panel
     ]
 
 
@@ -183,3 +188,21 @@ def check_browser_visit(visit: BrowserVisit, report: Path, screenshot: Path, min
     assert not visit.injected_ran
     with Image.open(screenshot) as shot:
         assert shot.format == "PNG" and shot.width == 1280 and shot.height > min_height
+
+
+def check_causal_anatomy(summary: Summary) -> None:
+    """A real drill's anatomy is causal: no ordering was refused as an analyser error, each
+    failover was rediscovered by its clients' drivers no later than each one's first write
+    (the driver moment is then drawn) and the detection is the earlier of the first stall and
+    the first failure, both shown."""
+    inversions = [e.error for e in summary.analyser_errors if e.analyser == "anatomy"]
+    assert inversions == [], inversions
+    for fault in summary.faults:
+        if fault.rediscovery is not None:
+            for client in fault.rediscovery.clients:
+                assert client.first_write is None or client.found.t <= client.first_write.t, client
+        detection = fault.detection
+        if detection is not None:
+            symptoms = (detection.first_stalled, detection.first_failed)
+            firsts = [s.at.after_s for s in symptoms if s is not None]
+            assert firsts and detection.at.after_s == min(firsts), detection

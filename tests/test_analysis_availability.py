@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from analysis_helpers import fault, inject_times, load
 
+from contract.rundir import ErrorClass
 from reports.availability import write_logs, write_window
-from reports.rundir import ErrorClass
 from reports.synthetic.builder import RunBuilder
 
 STABLE_S = 10.0

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from analysis_helpers import load
 
+from contract.rundir import ErrorClass, Verification
 from reports.dataloss import data_loss, match_rollback, rpo
 from reports.load import RunData
-from reports.rundir import ErrorClass, Verification
 from reports.synthetic.builder import RunBuilder
 
 

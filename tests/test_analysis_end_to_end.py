@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from analysis_helpers import healthy, kill_primary_run, probe_rounds
 
-from chaos.errors import AnalysisError, ExitCode
-from reports import rundir
+from contract import rundir
+from contract.errors import AnalysisError, ExitCode
 from reports.analyse import analyse, write_outputs
 from reports.summary import Summary
 from reports.synthetic.builder import RunBuilder
@@ -43,9 +43,14 @@ def test_a_run_with_no_failures_at_all_passes(tmp_path: Path) -> None:
     assert summary.counts.requests == 1800 and summary.counts.canary_writes == 600
 
 
-def test_a_kill_primary_drill_is_measured_and_passes(tmp_path: Path) -> None:
+def test_a_kill_primary_drill_is_measured_and_fails_only_on_the_errors_it_surfaced(tmp_path: Path) -> None:
     summary = analyse(kill_primary_run().write_to(tmp_path))
-    assert summary.verdict is Verdict.PASS, [r.explanation for r in summary.results]
+    failed = [r for r in summary.results if r.verdict is not Verdict.PASS]
+    # Its reads failed for 2 s: 40 errors reached the application (the canary's are its own).
+    assert [(r.slo, r.measured) for r in failed] == [("failover_errors[f1]", 40.0)]
+    assert failed[0].explanation == (
+        "errors surfaced in f1 (kill primary, single_node): 40 errors > target 0 errors"
+    )
     (f,) = summary.faults
     assert f.detection is not None and f.detection.at.after_s == pytest.approx(0.01)
     assert f.election is not None and f.election.at.after_s == pytest.approx(1.5)
@@ -121,9 +126,15 @@ def test_events_slightly_out_of_order_give_the_same_analysis(tmp_path: Path) -> 
 
 def test_missing_optional_files_make_their_verdicts_unknown(tmp_path: Path) -> None:
     b = kill_primary_run()
+    b.slos = {"checks": {"failover_errors": None}}  # the surfaced errors would fail the run
     b.probes, b.discovery, b.verification = [], [], None
     summary = analyse(b.write_to(tmp_path))
-    assert summary.absent_files == ["probes.parquet", "discovery.jsonl", "verification.json"]
+    assert summary.absent_files == [
+        "probes.parquet",
+        "discovery.jsonl",
+        "resources.parquet",
+        "verification.json",
+    ]
     got = {r.slo: r for r in summary.results}
     for slo in ("lost_acked_writes", "rpo", "replication_lag"):
         assert got[slo].verdict is Verdict.UNKNOWN, slo
@@ -140,7 +151,7 @@ def test_missing_optional_files_make_their_verdicts_unknown(tmp_path: Path) -> N
 def test_unknown_may_be_configured_to_pass(tmp_path: Path) -> None:
     b = kill_primary_run()
     b.probes, b.verification = [], None
-    b.slos = {"on_unknown": "pass"}
+    b.slos = {"on_unknown": "pass", "checks": {"failover_errors": None}}
     summary = analyse(b.write_to(tmp_path))
     assert summary.verdict is Verdict.UNKNOWN and summary.exit_code == ExitCode.OK
 
@@ -196,7 +207,7 @@ def test_a_summary_of_another_schema_or_none_at_all_is_refused(tmp_path: Path) -
 
 def test_outputs_round_trip_and_junit_has_one_case_per_slo(tmp_path: Path) -> None:
     b = kill_primary_run()
-    b.slos = {"rto_s": {"single_node": "1s"}}
+    b.slos = {"rto_s": {"single_node": "1s"}, "checks": {"failover_errors": None}}
     b.probes = []
     run_dir = b.write_to(tmp_path)
     summary = analyse(run_dir)

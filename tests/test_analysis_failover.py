@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from analysis_helpers import fault, load, probe_rounds
 
+from contract.rundir import ErrorClass
 from reports.failover import Rediscovery, detect, elect, rediscover, symptoms
-from reports.rundir import ErrorClass
 from reports.synthetic.builder import RunBuilder
 
 SLOW_MS = 1000.0

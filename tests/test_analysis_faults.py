@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chaos.errors import AnalysisError
+from contract.errors import AnalysisError
+from contract.rundir import FaultEvent, MemberInfo
 from reports.faults import fault_class, pair_faults
 from reports.members import MemberNames
 from reports.phases import PHASES, Phase, assign, phase_windows
-from reports.rundir import FaultEvent, MemberInfo
 from reports.slo import FaultClass
 
 NAMES = MemberNames(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from reports import rundir
+from contract import rundir
 from reports.analyse import analyse
 from reports.synthetic.generator import GeneratorSpec, generate_run
 from reports.verdicts import Verdict

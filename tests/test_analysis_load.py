@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from chaos.errors import AnalysisError
-from reports import rundir
+from contract import rundir
+from contract.errors import AnalysisError
 from reports.analyse import analyse
 from reports.load import load_run
 from reports.synthetic.builder import RunBuilder
@@ -24,6 +24,7 @@ def run_dir(tmp_path: Path) -> Path:
     b.fault("f2", 6.0, heal=7.0)
     b.probe_round(1.0, {"m0": ("PRIMARY", 1), "m1": ("SECONDARY", 1)})
     b.discovered(1.0, "worker-1", "m0")
+    b.machine(1.0, runnable=1)
     b.verify()
     return b.write_to(tmp_path / "run")
 
@@ -150,10 +151,18 @@ def test_an_unreadable_rollback_file_is_named(tmp_path: Path) -> None:
 
 def test_optional_files_may_all_be_absent(tmp_path: Path) -> None:
     d = run_dir(tmp_path)
-    for name in (rundir.FAULTS, rundir.PROBES, rundir.DISCOVERY, rundir.VERIFICATION, rundir.LEDGER):
+    optional = [
+        rundir.FAULTS,
+        rundir.PROBES,
+        rundir.DISCOVERY,
+        rundir.LEDGER,
+        rundir.RESOURCES,
+        rundir.VERIFICATION,
+    ]
+    for name in optional:
         (d / name).unlink()
     data = load_run(d)
-    assert data.absent == [rundir.FAULTS, rundir.PROBES, rundir.DISCOVERY, rundir.LEDGER, rundir.VERIFICATION]
-    assert data.faults == [] and data.probes is None and data.ledger is None
+    assert data.absent == optional
+    assert data.faults == [] and data.probes is None and data.ledger is None and data.resources is None
     summary = analyse(d)
     assert summary.faults == [] and summary.counts.ledger_entries is None

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from chaos.errors import AnalysisError
+from contract.errors import AnalysisError
 from reports.load import load_slos
-from reports.slo import AI_HUB_PRODUCTION, ALL_OPERATIONS, FaultClass, LatencyTarget, SLOSpec
+from reports.slo import ALL_OPERATIONS, DEFAULT_PROFILE, FaultClass, LatencyTarget, SLOSpec, profile_targets
+
+AI_HUB_PRODUCTION = profile_targets(DEFAULT_PROFILE)
 
 
 def test_the_profile_holds_the_production_guide_targets() -> None:
@@ -99,7 +101,7 @@ def test_without_a_scenario_the_profile_applies(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("slos:\n  rto_s: {zone: 3}\n", r"scenario.yaml: slos.rto_s.zone.\[key\]: Input should be"),
-        ("slos: [1, 2\n", "scenario.yaml: not valid YAML"),
+        ("slos: [1, 2\n", "scenario.yaml:2: invalid YAML: expected"),
     ],
 )
 def test_a_bad_scenario_is_an_analysis_error_naming_it(tmp_path: Path, text: str, message: str) -> None:

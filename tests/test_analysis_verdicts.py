@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.errors import ExitCode
+from contract.errors import ExitCode
 from reports.results import attempt
 from reports.verdicts import Check, Verdict, compose, exit_code, show
 

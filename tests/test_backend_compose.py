@@ -15,12 +15,12 @@ from chaos_support import needs_root, wait_until
 from chaos.backends import create, netns
 from chaos.backends.compose import ComposeCluster, compose_command, read_topology
 from chaos.backends.containers import docker_client, docker_subnets
-from chaos.errors import BackendError
 from chaos.faults.injector import FaultInjector
 from chaos.faults.journal import Journal
-from chaos.faults.specs import Pause
+from chaos.faults.kinds.pause import Pause
 from chaos.system import run
 from chaos.target import EMULATOR_IMAGE, parse_target
+from contract.errors import BackendError
 
 ROOT = Path(__file__).resolve().parent.parent
 FILE = ROOT / "docker-compose.chaos.yml"

@@ -19,8 +19,8 @@ from replset_faults import MEMBERS, SETTINGS, check_all_fault_kinds
 
 from chaos.backends import create
 from chaos.backends.containers import LABEL_CLUSTER, docker_client
-from chaos.errors import BackendError
 from chaos.target import EMULATOR_IMAGE, MONGO_IMAGE, parse_target
+from contract.errors import BackendError
 
 REQUIRED = os.environ.get("HUBCHAOS_REQUIRE_DOCKER") == "1"
 pytestmark = [pytest.mark.docker, needs_root]

@@ -10,11 +10,15 @@ from pymongo.errors import OperationFailure
 
 from chaos.backends import attach, create
 from chaos.backends.external import ExternalCluster
-from chaos.errors import BackendError, TargetError
 from chaos.faults.injector import FaultInjector
 from chaos.faults.journal import Journal
-from chaos.faults.specs import Failpoint, Kill, Partition, Pause, Stop
+from chaos.faults.kinds.failpoint import Failpoint
+from chaos.faults.kinds.kill import Kill
+from chaos.faults.kinds.partition import Partition
+from chaos.faults.kinds.pause import Pause
+from chaos.faults.kinds.stop import Stop
 from chaos.target import parse_target
+from contract.errors import BackendError, TargetError
 
 
 def external(uri: str, tmp_path: Path, **extra: object) -> ExternalCluster:

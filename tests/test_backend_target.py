@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from chaos.errors import ScenarioError
 from chaos.redact import has_credentials, redact_text, redact_uri, uri_secrets
 from chaos.target import DockerTarget, ExternalTarget, LocalTarget, load_target, parse_target
+from contract.errors import ScenarioError
 
 
 def test_members_shorthand_and_settings_in_mongodb_names() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,8 +26,10 @@ pytestmark = needs_root
 HUBCHAOS = [sys.executable, "-m", "chaos.cli"]
 
 
-def hubchaos(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HUBCHAOS_STATE_DIR": str(state), "COLUMNS": "200"}
+def hubchaos(
+    state: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HUBCHAOS_STATE_DIR": str(state), "COLUMNS": "200", **(env or {})}
     cmd = [*HUBCHAOS, *args]
     done = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=120)
     if check:
@@ -72,6 +75,26 @@ def test_up_status_down(state: Path) -> None:
     assert not process.alive
     missing = hubchaos(state, "cluster", "status", check=False)
     assert missing.returncode == 3 and "no cluster state" in missing.stderr
+
+
+def test_root_without_iptables_falls_back_to_loopback(state: Path, tmp_path: Path) -> None:
+    """A fresh Debian machine has `ip` but no iptables: the members share loopback, the user is
+    told why, and a network fault is refused naming the missing tool (nothing else is refused)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ip").symlink_to(shutil.which("ip") or "/usr/sbin/ip")
+    env = {"PATH": str(bin_dir)}
+    up = hubchaos(state, "cluster", "up", "--members", "1", env=env)
+    assert "iptables is not installed" in up.stdout, up.stdout
+    assert "127.0.0.1:" in up.stdout
+    partition = hubchaos(
+        state, "fault", "partition", "--target", "m0", "--duration", "1", check=False, env=env
+    )
+    assert partition.returncode != 0
+    assert "iptables is not installed" in partition.stderr, partition.stderr
+    assert len(partition.stderr.strip().splitlines()) == 1
+    pause = hubchaos(state, "fault", "pause", "--target", "m0", "--duration", "0.2", env=env)
+    assert "pause" in pause.stdout
 
 
 def test_wrong_target_is_one_line_and_changes_nothing(state: Path) -> None:

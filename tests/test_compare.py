@@ -14,8 +14,8 @@ from report_support import check_self_contained, parse
 from test_report_html import PAYLOAD
 
 from chaos.cli import main
-from chaos.errors import UsageError
-from reports import rundir
+from contract import rundir
+from contract.errors import ExitCode, UsageError
 from reports.analyse import analyse
 from reports.compare import Status, Tolerance, compare, read_summary
 from reports.html import render_comparison
@@ -166,8 +166,33 @@ def test_the_cli_gates_on_regressions_and_writes_reports(tmp_path: Path) -> None
     assert rows["rto[f1]"][8] == "regressed" and rows["rto[f1]"][6].startswith("+4")
     assert "| ❌ regressed | rto\\[f1\\] |" in md_out.read_text()
 
-    loose = hubchaos("compare", baseline, candidate, "--tolerance", "s=10", "--tolerance", "relative=5%")
+    loose = hubchaos(
+        "compare",
+        baseline,
+        candidate,
+        "--tolerance",
+        "s=10",
+        "--tolerance",
+        "relative=5%",
+        "--tolerance",
+        "errors=100",
+    )
     assert loose.exit_code == 0, loose.stdout
+
+
+def test_runs_of_different_scenarios_are_refused_unless_asked_for(tmp_path: Path) -> None:
+    baseline = kill_primary_run().write_to(tmp_path / "baseline")
+    other = kill_primary_run()
+    other.scenario = "another"
+    candidate = other.write_to(tmp_path / "candidate")
+    for run_dir in (baseline, candidate):
+        analyse(run_dir).write(run_dir / rundir.SUMMARY)
+    refused = CliRunner().invoke(main, ["compare", str(baseline), str(candidate)])
+    assert refused.exit_code == ExitCode.USAGE
+    assert "the runs are of different scenarios (synthetic and another)" in refused.output
+    anyway = hubchaos("compare", baseline, candidate, "--any-scenario")
+    assert anyway.exit_code == 0, anyway.output
+    assert "different scenarios" in anyway.output
 
 
 def test_the_comparison_page_is_self_contained(base: Summary) -> None:

@@ -8,38 +8,25 @@ from __future__ import annotations
 
 import json
 import os
-import signal
+import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import psutil
 import pyarrow.parquet as pq
 import pytest
+from chaos_support import wait_until
+from drill_support import LiveDrill, hubchaos, scenario
+from report_support import check_causal_anatomy
 
-from reports import rundir
+from contract import rundir
 from reports.calibration import calibrate
 from reports.summary import Summary
+from reports.verdicts import Verdict
 
-ROOT = Path(__file__).parent.parent
-QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
+QUICKSTART = Path(__file__).parent.parent / "scenarios" / "quickstart.yaml"
 
 pytestmark = pytest.mark.slow
-
-
-def hubchaos(
-    *args: str | Path, timeout: float = 240, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chaos", *map(str, args)],
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +35,32 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Com
     return hubchaos("run", QUICKSTART, "--out", out), out
 
 
+def assert_passed_or_saturated(summary: Summary) -> None:
+    """Every SLO passed, or is unknown because the machine running the drill was saturated in
+    the window it was judged on (reports/host.py); what does not depend on timing passed."""
+    for r in summary.results:
+        saturated = r.verdict is Verdict.UNKNOWN and (r.error or "").startswith("measuring host saturated")
+        assert r.verdict is Verdict.PASS or (saturated and r.timed), r.explanation
+
+
+def judged(result: subprocess.CompletedProcess[str], out: Path) -> Summary:
+    """A drill's summary, once it passed (or was saturated) and exited as its verdict says."""
+    assert (out / rundir.SUMMARY).is_file(), result.stdout[-3000:] + result.stderr[-3000:]
+    summary = Summary.read(out / rundir.SUMMARY)
+    assert_passed_or_saturated(summary)
+    assert result.returncode == summary.exit_code, result.stdout[-3000:] + result.stderr[-3000:]
+    return summary
+
+
 def test_quickstart_passes_with_a_verdict_table(
     quickstart: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:
     result, out = quickstart
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "quickstart: PASS" in result.stdout
+    assert (out / rundir.SUMMARY).is_file(), result.stdout + result.stderr
+    summary = Summary.read(out / rundir.SUMMARY)
+    assert_passed_or_saturated(summary)
+    assert result.returncode == summary.exit_code, result.stdout + result.stderr
+    assert f"quickstart: {summary.verdict.value.upper()}" in result.stdout
     assert "rto[f1]" in result.stdout
     for name in (
         rundir.SCENARIO,
@@ -83,6 +90,7 @@ def test_kill_primary_agrees_with_ground_truth(
     summary = Summary.read(out / rundir.SUMMARY)
     [fault] = summary.faults
     assert fault.kind == "kill" and fault.members == [fault.primary_before]
+    check_causal_anatomy(summary)
     calibration = calibrate(out, summary)
     assert {r.metric for r in calibration.rows} == {"election", "rto"}
     for row in calibration.rows:
@@ -97,8 +105,11 @@ def test_report_reanalyses_without_a_cluster(
 ) -> None:
     _, out = quickstart
     again = hubchaos("report", out)
-    assert again.returncode == 0, again.stderr
-    impossible = hubchaos("report", out, "--set", "slos.rto_s.single_node=1ms")
+    assert again.returncode == Summary.read(out / rundir.SUMMARY).exit_code, again.stderr
+    # Judged whatever the host did, so that the impossible target fails rather than being unknown.
+    impossible = hubchaos(
+        "report", out, "--set", "slos.rto_s.single_node=1ms", "--set", "slos.saturation=null"
+    )
     assert impossible.returncode == 1
     assert "fail" in impossible.stdout
 
@@ -116,14 +127,8 @@ def test_malformed_scenario_exits_2_with_one_line_and_no_run_directory(tmp_path:
     assert not out.exists()
 
 
-def _scenario(tmp_path: Path, name: str, body: str) -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(f"name: {name}\ndescription: test drill\n{body}")
-    return path
-
-
 def test_impossible_slo_exits_1_and_stages_shape_the_load(tmp_path: Path) -> None:
-    scenario = _scenario(
+    path = scenario(
         tmp_path,
         "impossible",
         """\
@@ -133,10 +138,11 @@ workload:
   corpus: {users: 10, prompts: 50, stores: 2, vectors_per_store: 5, embedding_dim: 8}
 slos:
   latency_ms: {"*": {avg_ms: 0.001}}
+  saturation: null  # judged however busy the machine is: this drill must fail
 """,
     )
     out = tmp_path / "run"
-    result = hubchaos("run", scenario, "--out", out)
+    result = hubchaos("run", path, "--out", out)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "impossible: FAIL" in result.stdout
     # The load followed its stages: the one user of the first stage is the canary (a fixed
@@ -150,7 +156,7 @@ slos:
 def test_freeze_primary_lost_writes_are_the_rolled_back_ones(
     tmp_path: Path, w: str, expect_loss: bool
 ) -> None:
-    scenario = _scenario(
+    path = scenario(
         tmp_path,
         "freeze",
         f"""\
@@ -162,17 +168,18 @@ workload:
   users: 6
   duration: 30s
   corpus: {{users: 20, prompts: 100, stores: 2, vectors_per_store: 5, embedding_dim: 8}}
-  driver: {{w: {w}, heartbeat_frequency_ms: 500}}
+  driver: {{w: {w}}}
   canary: {{write_concern: {w}}}
 faults:
   - {{at: 8s, kind: pause, target: primary, heal_after: 8s}}
 """,
     )
     out = tmp_path / "run"
-    result = hubchaos("run", scenario, "--out", out)
+    result = hubchaos("run", path, "--out", out)
     assert result.returncode in (0, 1), result.stdout + result.stderr
     summary = Summary.read(out / rundir.SUMMARY)
     assert summary.faults[0].election is not None, "a new primary must be elected while the old one is frozen"
+    check_causal_anatomy(summary)
     lost = json.loads((out / rundir.VERIFICATION).read_text())["acked_missing"]
     if not expect_loss:
         assert lost == []
@@ -195,32 +202,6 @@ faults:
 """
 
 
-# `hubchaos` as a terminal starts it: a test run started in the background hands its children
-# SIGINT ignored, and Python then leaves Ctrl-C ignored.
-INTERRUPTIBLE_HUBCHAOS = (
-    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "sys.argv[0] = 'hubchaos'; from chaos.entry import main; main()"
-)
-
-
-def _start_and_wait_for_the_fault(scenario: Path, out: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    runner = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTIBLE_HUBCHAOS, "run", str(scenario), "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while '"action":"inject"' not in _read(out / rundir.FAULTS):
-        if runner.poll() is not None or time.monotonic() > deadline:
-            runner.kill()
-            raise AssertionError(f"the pause was never injected: {runner.communicate()}")
-        time.sleep(0.2)
-    return runner
-
-
 def _member_pids(out: Path) -> dict[str, int]:
     return {p.name: int((p / "db" / "mongod.lock").read_text()) for p in (out / "members").iterdir()}
 
@@ -231,56 +212,30 @@ def _gone(pids: dict[str, int]) -> bool:
     )
 
 
-@pytest.mark.parametrize(
-    ("sig", "said"),
-    [
-        (signal.SIGTERM, "Terminated: terminated by SIGTERM"),
-        (signal.SIGINT, "interrupted (KeyboardInterrupt)"),
-    ],
-)
-def test_sigterm_or_ctrl_c_heals_tears_down_and_exits_3(
-    tmp_path: Path, sig: signal.Signals, said: str
+def test_a_killed_drill_is_healed_and_stopped_by_heal_even_without_its_run_directory(
+    tmp_path: Path,
 ) -> None:
-    scenario = _scenario(tmp_path, "terminated", PAUSE_A_SECONDARY)
+    """SIGKILL the runner while a member is frozen, then delete the run directory (as a CI
+    workspace cleanup does): `hubchaos heal` alone resumes the member and stops the members the
+    drill left running, found from the state directory."""
+    path = scenario(tmp_path, "killed", PAUSE_A_SECONDARY)
     env = {**os.environ, "HUBCHAOS_STATE_DIR": str(tmp_path / "state")}
     out = tmp_path / "run"
-    runner = _start_and_wait_for_the_fault(scenario, out, env)
-    pids = _member_pids(out)
-    runner.send_signal(sig)
-    stdout, stderr = runner.communicate(timeout=120)
-    assert runner.returncode == 3, stdout + stderr
-    assert "Traceback" not in stderr, stderr
-    assert f"run failed: {said}" in stderr
-    actions = [(e["action"], e["outcome"]) for e in map(json.loads, _read(out / rundir.FAULTS).splitlines())]
-    assert actions == [("inject", "ok"), ("heal", "ok")]
-    assert json.loads((out / rundir.RUN_INFO).read_text())["status"] == "failed"
-    assert _gone(pids)
-    assert not (tmp_path / "state" / "clusters").exists() or not any(
-        (tmp_path / "state" / "clusters").iterdir()
-    )
-
-
-def test_a_killed_drill_is_healed_and_stopped_from_its_registration(tmp_path: Path) -> None:
-    """SIGKILL the runner while a member is frozen: `hubchaos heal` resumes it and
-    `hubchaos cluster down --name drill-<run>` stops the members the drill left running."""
-    scenario = _scenario(tmp_path, "killed", PAUSE_A_SECONDARY)
-    env = {**os.environ, "HUBCHAOS_STATE_DIR": str(tmp_path / "state")}
-    out = tmp_path / "run"
-    runner = _start_and_wait_for_the_fault(scenario, out, env)
-    runner.kill()
-    runner.communicate()
-    name = f"drill-{out.name}"
+    drill = LiveDrill(path, out, env)
+    wait_until(lambda: '"action":"inject"' in _read(out / rundir.FAULTS), 120, "the pause")
+    drill.proc.kill()
+    drill.finish()
     [paused] = json.loads(_read(out / rundir.FAULTS).splitlines()[0])["members"]
     pids = _member_pids(out)
     assert psutil.Process(pids[paused]).status() == psutil.STATUS_STOPPED
+    shutil.rmtree(out)
 
-    healed = hubchaos("heal", "--name", name, "--wait", timeout=120, env=env)
+    healed = hubchaos("heal", timeout=120, env=env)
     assert healed.returncode == 0, healed.stdout + healed.stderr
-    assert psutil.Process(pids[paused]).status() != psutil.STATUS_STOPPED
-
-    down = hubchaos("cluster", "down", "--name", name, timeout=120, env=env)
-    assert down.returncode == 0, down.stdout + down.stderr
+    assert f"pause on {paused}" in healed.stdout
+    assert f"stopped cluster drill-{out.name} (local, 3 members)" in healed.stdout
     assert _gone(pids)
+    assert not list((tmp_path / "state" / "clusters").glob("*/cluster.json"))
 
 
 def _read(path: Path) -> str:

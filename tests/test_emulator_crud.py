@@ -256,14 +256,14 @@ def test_projection_forms(fresh_db: Any) -> None:
 
 
 def test_catalog_commands(fresh_db: Any) -> None:
-    fresh_db.create_collection("made", capped=True, size=4096)
+    fresh_db.create_collection("made", validator={"a": {"$exists": True}}, validationLevel="moderate")
     with pytest.raises(OperationFailure) as err:
         fresh_db.command("create", "made")
     assert err.value.code == 48
     fresh_db.other.insert_one({})
     infos = {c["name"]: c for c in fresh_db.list_collections()}
     assert set(infos) == {"made", "other"}
-    assert infos["made"]["options"] == {"capped": True, "size": 4096}
+    assert infos["made"]["options"] == {"validator": {"a": {"$exists": True}}, "validationLevel": "moderate"}
     assert fresh_db.name in fresh_db.client.list_database_names()
     assert fresh_db.list_collection_names(filter={"name": "other"}) == ["other"]
     fresh_db.drop_collection("other")

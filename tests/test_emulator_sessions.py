@@ -97,4 +97,4 @@ def test_explicit_sessions_and_end_sessions(fresh_db: Any) -> None:
     assert client.admin.command("killSessions", [lsid])["ok"] == 1.0
     with pytest.raises(OperationFailure) as err:
         fresh_db.command("find", "c", startTransaction=True, autocommit=False)
-    assert err.value.code == 20
+    assert err.value.code == 72  # InvalidOptions: a transaction needs a txnNumber

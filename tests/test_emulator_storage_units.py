@@ -3,8 +3,10 @@ projection, the journal's torn-tail handling, checkpoints and the retryable-writ
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import itertools
+import time
 from pathlib import Path
 
 import bson
@@ -13,9 +15,13 @@ from bson import Int64, MaxKey, MinKey, ObjectId, Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mongoemu import operation
 from mongoemu.errors import CommandError, WriteError
+from mongoemu.operation import Operation
 from mongoemu.sessions import SessionTable
 from mongoemu.storage import checkpoint, keystring, update
+from mongoemu.storage.collection import Collection, decode, unpack
+from mongoemu.storage.indexes import IndexSpec, SecondaryIndex
 from mongoemu.storage.journal import Journal
 from mongoemu.storage.projection import Projection
 from mongoemu.storage.textindex import TextQuery, TextSpec, analyzer, score_string
@@ -220,8 +226,8 @@ def test_overlay_reads_committed_versions_instead_of_stored_ones() -> None:
         {"_id": 3, "v": "new"},
         {"_id": 9, "v": "old"},
     ]
-    assert count(coll, {"v": "old"}, overlay=overlay) == 2
-    assert count(coll, {}, overlay=overlay) == 4
+    assert count(coll, Query(filter={"v": "old"}), overlay) == 2
+    assert count(coll, Query(), overlay) == 4
 
 
 def test_text_index_purges_stale_postings_and_keeps_scores() -> None:
@@ -274,3 +280,64 @@ def test_oplog_entries_removed_by_rollback_stay_readable(tmp_path: Path) -> None
     again.recover()
     assert [d["op"] for d in again.window.all()] == ["i", "i", "i", "n"]
     again.close()
+
+
+def test_idle_cursors_are_reaped_unless_no_cursor_timeout() -> None:
+    from mongoemu.cursors import CURSOR_TIMEOUT_S, CursorManager, QueryCursor
+
+    manager = CursorManager()
+    idle = manager.register(QueryCursor("db.c", iter([{"a": 1}])))
+    kept = manager.register(QueryCursor("db.c", iter([{"a": 1}]), no_timeout=True))
+    manager.reap(time.monotonic() + CURSOR_TIMEOUT_S + 1)
+    assert not manager.close(idle) and manager.close(kept)
+
+
+# --- index builds while writes go on ----------------------------------------------------------
+def test_an_index_built_while_writes_go_on_equals_one_built_afterwards(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each scanned document is a checkpoint; the writes made in the turns given away (inserts,
+    updates that move keys, in place or not, deletes, before and after the scan passes them)
+    reach the index as side writes, so the live index is exactly what a build over the final
+    documents gives."""
+
+    monkeypatch.setattr(operation, "YIELD_PERIOD_S", 0.0)
+    rids = itertools.count(1)
+    coll = Collection("d", "c", {}, None, lambda: next(rids))
+
+    def put(doc: dict) -> None:
+        coll.delete(doc["_id"])
+        coll.insert(bson.encode(doc), doc)
+
+    for i in range(200):
+        put({"_id": i, "k": i % 7, "t": f"word{i % 5} text"})
+    specs = [
+        IndexSpec.parse({"key": {"k": 1}, "name": "k_1"}),
+        IndexSpec.parse({"key": {"t": "text"}, "name": "t_text"}),
+    ]
+
+    async def writes() -> None:
+        for step in range(300):
+            i = step % 250
+            doc = {"_id": i, "k": (i * step) % 11, "t": f"word{step % 3} other"}
+            if step % 3 == 0:
+                coll.delete(i)
+            elif step % 3 == 1 or coll.replace(bson.encode(doc), doc) is None:
+                put(doc)
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        writer = asyncio.create_task(writes())
+        for spec in specs:
+            await operation.run_sync(Operation("createIndexes"), coll.prepare_index, spec)
+        await writer
+        for spec in specs:
+            coll.add_index(spec)
+
+    asyncio.run(main())
+    fresh = SecondaryIndex(specs[0], "d.c")
+    for rid, blob in coll.docs.items():
+        fresh.insert(rid, fresh.keys_for(decode(unpack(blob))))
+    assert list(coll.indexes["k_1"].entries) == list(fresh.entries)
+    assert coll.text is not None and coll.text_name == "t_text"
+    assert not coll._builds and not coll._ready

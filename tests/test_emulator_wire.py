@@ -6,22 +6,14 @@ import socket
 import struct
 
 import bson
+import pytest
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
+from mongoemu import wire
+from mongoemu.errors import CommandError
 from tests.conftest import ReplicaSet
-
-
-def _op_msg(doc: dict, flags: int = 0, request_id: int = 7, trailer: bytes = b"") -> bytes:
-    payload = bson.encode(doc) + trailer
-    return struct.pack("<iiiiI", 16 + 4 + 1 + len(payload), request_id, 0, 2013, flags) + b"\x00" + payload
-
-
-def _read_reply(sock: socket.socket) -> dict:
-    header = sock.recv(16, socket.MSG_WAITALL)
-    length = struct.unpack("<i", header[:4])[0]
-    body = sock.recv(length - 16, socket.MSG_WAITALL)
-    return bson.decode(body[5:])
+from tests.wire_support import op_msg, read_reply
 
 
 def test_pymongo_discovers_a_one_member_set_as_primary(single_member: ReplicaSet) -> None:
@@ -32,7 +24,6 @@ def test_pymongo_discovers_a_one_member_set_as_primary(single_member: ReplicaSet
         assert hello["hosts"] == [single_member.members[0].address]
         assert hello["maxWireVersion"] == 17
         assert hello["electionId"].binary[:4] == b"\x7f\xff\xff\xff"
-        assert "topologyVersion" not in hello
         assert client.primary == ("127.0.0.1", single_member.members[0].port)
 
 
@@ -50,10 +41,10 @@ def test_unknown_command_answers_command_not_found(single_member: ReplicaSet) ->
 def test_checksum_flag_is_rejected_and_connection_stays_usable(single_member: ReplicaSet) -> None:
     m = single_member.members[0]
     with socket.create_connection((m.host, m.port), timeout=5) as sock:
-        sock.sendall(_op_msg({"ping": 1, "$db": "admin"}, flags=1, trailer=b"\x00\x00\x00\x00"))
-        assert _read_reply(sock)["codeName"] == "IllegalOpMsgFlag"
-        sock.sendall(_op_msg({"ping": 1, "$db": "admin"}))
-        assert _read_reply(sock)["ok"] == 1.0
+        sock.sendall(op_msg({"ping": 1, "$db": "admin"}, flags=1, trailer=b"\x00\x00\x00\x00"))
+        assert read_reply(sock).doc["codeName"] == "IllegalOpMsgFlag"
+        sock.sendall(op_msg({"ping": 1, "$db": "admin"}))
+        assert read_reply(sock).doc["ok"] == 1.0
 
 
 def test_malformed_frame_closes_only_that_connection(single_member: ReplicaSet) -> None:
@@ -64,3 +55,19 @@ def test_malformed_frame_closes_only_that_connection(single_member: ReplicaSet) 
         assert client.admin.command("ping")["ok"] == 1.0
     with MongoClient(m.host, m.port, directConnection=True) as again:
         assert again.admin.command("ping")["ok"] == 1.0
+
+
+def test_document_sequences_decode_each_document_as_it_is_read() -> None:
+    docs = [bson.encode({"_id": i, "x": "y" * i}) for i in range(3)]
+    seq = b"documents\x00" + b"".join(docs)
+    body = bson.encode({"insert": "c", "$db": "d"})
+    msg = struct.pack("<I", 0) + b"\x00" + body + b"\x01" + struct.pack("<i", 4 + len(seq)) + seq
+    header = wire.Header(16 + len(msg), 1, 0, wire.OP_MSG)
+    request = wire.decode(header, msg)
+    sequence = request.command["documents"]
+    assert isinstance(sequence, wire.DocumentSequence) and len(sequence) == 3
+    assert [d["_id"] for d in sequence] == [0, 1, 2] and sequence[2]["x"] == "yy"
+    broken = wire.DocumentSequence("documents", [docs[0][:-2] + b"\x07\x00"])
+    with pytest.raises(CommandError) as err:
+        list(broken)
+    assert err.value.code == 22

@@ -12,8 +12,14 @@ import pytest
 from chaos_support import fault_rules, injector, local_cluster, needs_root, rtt_ms, wait_until
 from pymongo.errors import OperationFailure, PyMongoError
 
-from chaos.errors import TargetError
-from chaos.faults.specs import Degrade, Failpoint, Kill, Partition, Pause, Restart, Stop
+from chaos.faults.kinds.degrade import Degrade
+from chaos.faults.kinds.failpoint import Failpoint
+from chaos.faults.kinds.kill import Kill
+from chaos.faults.kinds.partition import Partition
+from chaos.faults.kinds.pause import Pause
+from chaos.faults.kinds.restart import Restart
+from chaos.faults.kinds.stop import Stop
+from contract.errors import TargetError
 
 pytestmark = needs_root
 
@@ -179,3 +185,22 @@ def test_an_exception_inside_healing_heals_everything(tmp_path: Path) -> None:
         assert not process.paused and fault_rules(cluster) == 0
         assert not inj.active and not list((tmp_path / "journal").glob("*.json"))
         assert [e.action for e in inj.timeline.events] == ["inject", "inject", "heal", "heal"]
+
+
+def test_a_second_fault_of_one_layer_on_a_member_is_refused_and_others_compose(tmp_path: Path) -> None:
+    """Two pauses on one member would end together (the inner heal resumes the outer fault too),
+    so the second is refused and recorded; a network fault on the same member composes."""
+    with local_cluster(tmp_path / "c", 1) as cluster:
+        inj = injector(cluster, tmp_path)
+        process = cluster.processes["m0"]  # type: ignore[attr-defined]
+        outer = inj.inject(Pause(target="m0"))
+        with pytest.raises(TargetError, match=f"m0 is still under pause {outer.fault_id}"):
+            inj.inject(Kill(target="m0"))
+        network = inj.inject(Partition(target="m0", mode="isolate"))
+        assert process.paused and fault_rules(cluster) > 0
+        inj.heal(network)
+        assert process.paused and fault_rules(cluster) == 0
+        inj.heal(outer)
+        assert not process.paused
+        events = [(e.fault_id, e.action, e.outcome) for e in inj.timeline.events]
+        assert events[1][1:] == ("inject", "error")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.errors import UsageError
-from chaos.faults.specs import Degrade, Failpoint, Partition, parse_fault
+from chaos.faults.kinds import parse_fault
+from chaos.faults.kinds.degrade import Degrade
+from chaos.faults.kinds.failpoint import Failpoint
+from chaos.faults.kinds.partition import Partition
+from contract.errors import UsageError
 
 
 def test_parse_picks_the_kind() -> None:
@@ -22,7 +25,7 @@ def test_unknown_parameter_is_one_line_naming_it() -> None:
 
 
 def test_unknown_kind_is_refused() -> None:
-    with pytest.raises(UsageError, match="fault explode"):
+    with pytest.raises(UsageError, match="unknown fault kind 'explode'"):
         parse_fault({"kind": "explode"})
 
 

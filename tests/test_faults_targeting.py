@@ -8,8 +8,8 @@ import pytest
 
 from chaos.backends.base import Member
 from chaos.backends.health import MemberStatus
-from chaos.errors import TargetError
 from chaos.faults.targeting import resolve
+from contract.errors import TargetError
 
 MEMBERS = [
     Member("eu-1", "h1:27017", region="eu"),

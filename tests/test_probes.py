@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 from bson import Int64, Timestamp
 from pymongo import MongoClient
 
 from chaos.probes import UNREACHABLE, ProbeTarget, StatusProbe, samples_from_status
-from reports.rundir import ProbeSample
+from contract.rundir import ProbeSample
 from tests.conftest import ReplicaSet
 
 
-def _member(name: str, state: str, secs: int, health: int = 1) -> dict:
-    return {
+def _member(
+    name: str, state: str, secs: int, health: int = 1, *, term: int = 2, wall: float | None = None
+) -> dict:
+    """A replSetGetStatus member entry; `wall` is lastAppliedWallTime (seconds), as mongod fills
+    it from position reports while `optime` may be a heartbeat old."""
+    entry = {
         "name": name,
         "stateStr": state,
         "health": health,
-        "optime": {"ts": Timestamp(secs, 3), "t": Int64(2)},
+        "optime": {"ts": Timestamp(secs, 3), "t": Int64(term)},
+        "optimeDate": datetime.fromtimestamp(secs, UTC).replace(tzinfo=None),
     }
+    if wall is not None:
+        entry["lastAppliedWallTime"] = datetime.fromtimestamp(wall, UTC).replace(tzinfo=None)
+    return entry
+
+
+def _lags(*members: dict) -> list[float | None]:
+    return [r.lag_s for r in samples_from_status("m0", {"term": 2, "members": list(members)}, 5.0, 1.0, {})]
 
 
 def test_rows_name_members_by_run_name_and_measure_lag_from_the_primary() -> None:
@@ -38,6 +51,36 @@ def test_rows_name_members_by_run_name_and_measure_lag_from_the_primary() -> Non
         ("m2", "(not reachable/healthy)", None, "m0", 2),
     ]
     assert rows[0].optime == 1000.000003
+    assert (rows[1].optime_ts, rows[1].optime_term, rows[1].applied_wall) == (997 << 32 | 3, 2, 997.0)
+
+
+def test_an_idle_set_lags_by_nothing_however_old_its_last_write() -> None:
+    # Nothing written for 11 s before the sample, and every member has it all.
+    assert _lags(
+        _member("p", "PRIMARY", 1000, wall=1000.25), _member("s", "SECONDARY", 1000, wall=1000.25)
+    ) == [0.0, 0.0]
+
+
+def test_a_stale_heartbeat_optime_is_no_lag_when_the_member_reported_it_applied_everything() -> None:
+    # The primary wrote at 1011 after an idle spell; the secondary's heartbeat optime is from
+    # before, but its position report (lastAppliedWallTime) already says it applied 1011.25.
+    assert _lags(
+        _member("p", "PRIMARY", 1011, wall=1011.25), _member("s", "SECONDARY", 1000, wall=1011.25)
+    ) == [0.0, 0.0]
+
+
+def test_a_secondary_behind_lags_by_the_time_between_the_operations() -> None:
+    assert _lags(
+        _member("p", "PRIMARY", 1020, wall=1020.5), _member("s", "SECONDARY", 1016, wall=1016.25)
+    ) == [0.0, 4.25]
+
+
+def test_a_newer_term_counts_as_ahead_even_at_an_older_timestamp() -> None:
+    # mongod orders optimes by term first: a secondary at (1, 1030) has not applied (2, 1020).
+    assert _lags(
+        _member("p", "PRIMARY", 1020, wall=1020.0),
+        _member("s", "SECONDARY", 1030, term=1, wall=1018.0),
+    ) == [0.0, 2.0]
 
 
 def test_no_primary_means_no_lag_and_no_primary() -> None:

@@ -9,7 +9,16 @@ import pytest
 from pymongo.errors import NotPrimaryError, OperationFailure
 
 from tests.conftest import StartSet
-from tests.replication_support import FAST, events, eventually, hello, state_of, status, writable_primary
+from tests.replication_support import (
+    FAST,
+    QUICK_SHUTDOWN,
+    events,
+    eventually,
+    hello,
+    state_of,
+    status,
+    writable_primary,
+)
 
 
 def test_three_members_elect_one_primary_and_report_it_as_mongod(start_replica_set: StartSet) -> None:
@@ -128,7 +137,9 @@ def test_primary_that_loses_the_majority_steps_down(start_replica_set: StartSet)
 
 def test_a_primary_stopped_gracefully_hands_over_at_once(start_replica_set: StartSet) -> None:
     # A long election timeout: only the handoff can make a new primary within a few seconds.
-    rs = start_replica_set(3, settings={"electionTimeoutMillis": 8000, "heartbeatIntervalMillis": 200})
+    rs = start_replica_set(
+        3, settings={"electionTimeoutMillis": 8000, "heartbeatIntervalMillis": 200}, extra_args=QUICK_SHUTDOWN
+    )
     old = rs.primary()
     eventually(lambda: all(state_of(m) in ("PRIMARY", "SECONDARY") for m in rs.members), 10, "a settled set")
     stopped = time.monotonic()

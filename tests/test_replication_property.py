@@ -75,7 +75,7 @@ class Writer(threading.Thread):
     def __init__(self, uri: str, w: int | str, prefix: str) -> None:
         super().__init__(daemon=True)
         self.client: MongoClient[dict[str, Any]] = MongoClient(
-            uri, heartbeatFrequencyMS=500, serverSelectionTimeoutMS=2000, socketTimeoutMS=3000
+            uri, serverSelectionTimeoutMS=2000, socketTimeoutMS=3000
         )
         self.concern = WriteConcern(w=w, wtimeout=5000)
         self.prefix = prefix
@@ -134,7 +134,7 @@ def heal(rs: ReplicaSet) -> None:
     everyone = WriteConcern(w=len(rs.members), wtimeout=10_000)
 
     def marker_written() -> bool:
-        with rs.client(heartbeatFrequencyMS=500) as client:
+        with rs.client() as client:
             client.test.get_collection("prop", write_concern=everyone).insert_one(
                 {"_id": f"healed-{time.time()}"}
             )

@@ -141,3 +141,50 @@ def test_a_member_too_stale_for_the_oplog_resyncs(start_replica_set: StartSet) -
     assert [e["phase"] for e in events(stale, "initial_sync")][-2:] == ["start", "done"]
     with stale.client() as direct:
         assert direct.test.big.count_documents({}) == 3000
+
+
+def test_an_added_voter_counts_only_once_it_has_synced(start_replica_set: StartSet, tmp_path: Path) -> None:
+    """mongod 4.4+'s newlyAdded: a voter a reconfig adds holds no majority up while it syncs."""
+    rs = start_replica_set(3, settings=FAST)
+    primary = rs.primary()
+    lagging = next(m for m in rs.members if m is not primary)
+    newcomer = fresh_member(rs, tmp_path, "m3")
+    newcomer.pause()  # it cannot sync, nor answer heartbeats, until resumed
+    config = current_config(primary)
+    with pytest.raises(OperationFailure) as given:
+        reconfig(
+            primary,
+            next_version(
+                config, [*config["members"], {"_id": 3, "host": newcomer.address, "newlyAdded": True}]
+            ),
+        )
+    assert given.value.code == 93 and "newlyAdded" in str(given.value)
+    reconfig(primary, next_version(config, [*config["members"], {"_id": 3, "host": newcomer.address}]))
+    with primary.client() as direct:
+        internal = direct.admin.command("replSetGetConfig", **{"$_internalIncludeNewlyAdded": True})["config"]
+        assert [m.get("newlyAdded", False) for m in internal["members"]] == [False, False, False, True]
+        assert "newlyAdded" not in current_config(primary)["members"][3]  # hidden from users
+        assert direct.admin.command("replSetGetStatus")["writeMajorityCount"] == 2
+    lagging.pause()
+    try:
+        with rs.client(**CLIENT) as client:
+            # Three voters still (the newcomer is not one yet): the primary and one secondary suffice.
+            coll = client.test.get_collection(
+                "added", write_concern=WriteConcern(w="majority", wtimeout=5000)
+            )
+            coll.insert_one({"_id": 1})
+    finally:
+        lagging.resume()
+        newcomer.resume()
+    eventually(lambda: state_of(newcomer) == "SECONDARY", 20, "the newcomer to sync")
+
+    def voter_again() -> bool:
+        with primary.client() as direct:
+            cfg = direct.admin.command("replSetGetConfig", **{"$_internalIncludeNewlyAdded": True})["config"]
+        return (
+            not any(m.get("newlyAdded") for m in cfg["members"]) and cfg["version"] == config["version"] + 2
+        )
+
+    eventually(voter_again, 20, "the primary to make the newcomer a voter")
+    with primary.client() as direct:
+        assert direct.admin.command("replSetGetStatus")["writeMajorityCount"] == 3

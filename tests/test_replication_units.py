@@ -244,9 +244,9 @@ def test_priority_rank_and_majority() -> None:
 
 
 def test_messages_round_trip_with_mongod_field_names() -> None:
-    hb = HeartbeatRequest("rs0", 2, 5, 1, "h1:1", 6).to_command()
-    assert hb["replSetHeartbeat"] == "rs0" and hb["fromId"] == 1
-    assert HeartbeatRequest.from_command(hb).sender_host == "h1:1"
+    hb = HeartbeatRequest("rs0", 2, 5, 1, "h1:1", 6, primary_id=0).to_command()
+    assert hb["replSetHeartbeat"] == "rs0" and hb["fromId"] == 1 and hb["primaryId"] == 0
+    assert HeartbeatRequest.from_command(hb) == HeartbeatRequest("rs0", 2, 5, 1, "h1:1", 6, primary_id=0)
     response = HeartbeatResponse("rs0", MemberState.PRIMARY, 6, 2, 5, applied=ot(9, 6), durable=ot(9, 6))
     doc = response.to_reply()
     assert doc["state"] == 1 and doc["opTime"] == {"ts": Timestamp(9, 1), "t": 6}
@@ -284,6 +284,8 @@ def test_oplog_window_reads_by_timestamp_and_backwards() -> None:
     assert [d["i"] for d in window.entries_before(None, 2)] == [5, 4]
     assert [d["i"] for d in window.entries_before(ot(4, 2), 10)] == [3, 2, 1]
     assert [d["i"] for d in window.slice_from(1, 10, max_bytes=25)] == [2, 3]
+    assert [(o, d["i"], n) for o, d, n in window.records_from(1, 2)] == [(ot(2, 1), 2, 10), (ot(3, 1), 3, 10)]
+    assert [d["i"] for _, d, _ in window.records_before(ot(3, 1), 10)] == [2, 1]
 
 
 # --- persisted metadata and the oplog cursor -------------------------------------------------

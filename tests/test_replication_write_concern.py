@@ -123,6 +123,6 @@ def test_shutdown_of_a_primary_waits_for_a_caught_up_secondary_unless_forced(
             assert refused.value.code == 262
             assert direct.admin.command("hello")["isWritablePrimary"] is True
             with contextlib.suppress(AutoReconnect):
-                direct.admin.command("shutdown", force=True)
+                direct.admin.command("shutdown", force=True, timeoutSecs=1)
         primary.proc.wait(10)  # type: ignore[union-attr]
     assert events(primary, "shutdown")[-1]["clean"] is True

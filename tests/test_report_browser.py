@@ -7,7 +7,7 @@ from pathlib import Path
 from report_support import check_browser_visit, open_in_chromium
 from test_report_html import hostile_dir
 
-from reports import rundir
+from contract import rundir
 from reports.analyse import analyse
 from reports.compare import Tolerance, compare
 from reports.html import render_comparison, render_report

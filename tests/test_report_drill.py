@@ -17,9 +17,9 @@ from report_support import check_browser_visit, check_report, open_in_chromium
 from test_drill import QUICKSTART, hubchaos
 from test_report_markdown import table_rows
 
-from reports import rundir
+from contract import rundir
 from reports.analyse import analyse, write_outputs
-from reports.markdown import text
+from reports.markdown import MARK, text
 from reports.summary import Summary
 
 SHORTER = ("workload.duration=25s", "faults.0.at=10s", "faults.0.heal_after=6s")
@@ -51,12 +51,16 @@ def test_the_run_writes_a_complete_report(drill: Path) -> None:
     assert "rto[f1]" in slos and "lost_acked_writes" in slos
     assert f"hubchaos run {QUICKSTART} --set workload.duration=25s --set faults.0.at=10s" in html
     assert len(page.tables["lag"]) == 3  # every member's lag
+    # The measuring host: the host, this drill's process and the three members, every second.
+    assert summary.host is not None
+    assert {u.source for u in summary.host.sources} == {"host", "hubchaos", "m0", "m1", "m2"}
+    assert summary.host.windows[0].window == "steady state" and summary.host.windows[0].seconds >= 5
 
 
 def test_the_run_writes_a_markdown_summary(drill: Path) -> None:
     summary = Summary.read(drill / rundir.SUMMARY)
     md = (drill / rundir.SUMMARY_MD).read_text()
-    assert md.startswith(f"## {'✅' if summary.exit_code == 0 else '❌'} quickstart: ")
+    assert md.startswith(f"## {MARK[summary.verdict]} quickstart: {summary.verdict.value.upper()}")
     assert [r[1] for r in table_rows(md, "|  | SLO |")] == [text(r.slo) for r in summary.results]
     assert f"- **f1** kill primary → {summary.faults[0].members[0]} (single_node): " in md
     assert "- Acknowledged writes lost: **0** of" in md

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chaos.drill.directory import scenario_document
 from chaos.drill.schedule import plan
-from chaos.errors import ScenarioError, UsageError
+from chaos.scenario.document import scenario_document
 from chaos.scenario.load import apply_override, load, loads
-from chaos.scenario.source import parse
-from reports.durations import parse_duration
+from contract.durations import parse_duration
+from contract.errors import ScenarioError, UsageError
+from contract.safeyaml import parse
+from reports.runconfig import parse_config, timing
 
 SCENARIOS = sorted(Path(__file__).parent.parent.joinpath("scenarios").glob("*.yaml"))
 
@@ -90,6 +91,14 @@ def test_source_knows_the_line_of_every_key() -> None:
         ("- just a list\n", "t.yaml: a scenario is a mapping"),
         (BASE + "    params: {restart_after_s: -1}\n", "t.yaml:9: faults[0]: fault kill: restart_after_s"),
         (BASE + "slos: {profile: unknown}\n", "t.yaml:13: slos.profile: unknown SLO profile"),
+        (
+            BASE.replace("  duration: 60s", "  duration: 60s\n  locustfile: no/such/shop.py"),
+            "t.yaml:8: workload.locustfile: no such file: ",
+        ),
+        (
+            BASE.replace("  duration: 60s", "  duration: 60s\n  user_classes: [{class: 'shop:'}]"),
+            "t.yaml:8: workload.user_classes[0].class: String should match pattern",
+        ),
     ],
 )
 def test_validation_errors_name_file_line_and_field(text: str, expected: str) -> None:
@@ -162,6 +171,16 @@ def test_shipped_scenarios_validate(path: Path) -> None:
     scenario = load(path)
     assert scenario.name == path.stem
     assert scenario.description.strip(), "each scenario says what it proves"
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_shipped_scenarios_run_production_timing_and_the_guide_driver_or_say_so(path: Path) -> None:
+    clock = timing(parse_config(scenario_document(load(path))))
+    if not clock.production:  # only the quickstart is short, and it says so
+        assert path.stem == "quickstart" and clock.declared, clock.shortened
+    # The guide's driver profile verbatim, but where a scenario exists to change one option.
+    changed = {"primary-kill-selection-30s": ["serverSelectionTimeoutMS 30000 (guide: 5000)"]}
+    assert clock.driver_changes == changed.get(path.stem, [])
 
 
 def test_a_malformed_uri_is_refused_without_echoing_its_password() -> None:

@@ -19,8 +19,9 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
+from contract.rundir import ErrorClass, WriteStatus
 from locustfiles.classify import UnexpectedResult, bulk_statuses, error_class, write_status
-from reports.rundir import ErrorClass, WriteStatus
+from locustfiles.errortext import describe
 
 NOT_PRIMARY_REPLY = {"ok": 0, "code": 10107, "errmsg": "not primary", "codeName": "NotWritablePrimary"}
 
@@ -100,3 +101,15 @@ def test_bulk_with_a_write_concern_error_is_indeterminate() -> None:
 
 def test_a_network_error_settles_every_document_of_a_bulk_as_indeterminate() -> None:
     assert bulk_statuses(AutoReconnect("reset"), 3, ordered=True) == [WriteStatus.INDETERMINATE] * 3
+
+
+def test_describe_is_one_line_without_the_servers_reply() -> None:
+    signed = {"$clusterTime": {"clusterTime": 1, "signature": {"hash": b"\x00" * 20, "keyId": 0}}}
+    reply = {"ok": 0, "errmsg": "not primary", "code": 10107, "codeName": "NotWritablePrimary", **signed}
+    failure = OperationFailure("not primary", 10107, reply)
+    assert describe(failure) == "not primary (NotWritablePrimary, 10107)"
+    duplicates = [{"index": i, "code": 11000, "errmsg": f"E11000 duplicate key {i}"} for i in range(100)]
+    bulk = BulkWriteError({"writeErrors": duplicates, "writeConcernErrors": [], "nInserted": 0, **signed})
+    assert describe(bulk) == "bulk write failed: write error: E11000 duplicate key 0 (11000) (and 99 more)"
+    lost = ServerSelectionTimeoutError("h:1: [Errno 111] refused, Timeout: 1.0s, Topology Description: <...>")
+    assert describe(lost) == "ServerSelectionTimeoutError: h:1: [Errno 111] refused"

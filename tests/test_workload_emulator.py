@@ -11,16 +11,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from contract.rundir import LEDGER
 from locustfiles.corpus import Corpus
 from locustfiles.instrumented import Instrument, WriteIds
 from locustfiles.merge import merge_run
 from locustfiles.model import PROMPTS, USAGE, USERS, VECTORS
 from locustfiles.operations import CanaryOperations, HubOperations, IngestOperations
 from locustfiles.recorder import Recorder
-from locustfiles.seeding import seed_corpus
+from locustfiles.seeding import SeedingError, seed_corpus
 from locustfiles.settings import CorpusSettings, WorkloadSettings
 from locustfiles.verify import read_ledger, verify_ledger
-from reports.rundir import LEDGER
 
 CORPUS = CorpusSettings(users=150, prompts=1500, stores=12, vectors_per_store=25)
 
@@ -177,3 +177,50 @@ def test_verification_finds_a_lost_acknowledged_write(
     seeded[settings.database][PROMPTS].delete_one({"_id": lost})  # as a rollback would
     verification = verify_ledger(seeded, settings.database, entries)
     assert verification.acked_missing == [victim.write_id]
+
+
+def _stepped_down(times: int | str) -> dict[str, Any]:
+    """A fail point answering inserts with a retryable write concern error, as a primary that
+    steps down while it waits for replication does."""
+    mode: Any = {"times": times} if isinstance(times, int) else times
+    return {
+        "configureFailPoint": "failCommand",
+        "mode": mode,
+        "data": {
+            "failCommands": ["insert"],
+            "writeConcernError": {
+                "code": 189,
+                "codeName": "PrimarySteppedDown",
+                "errmsg": "Primary stepped down while waiting for replication",
+                "errorLabels": ["RetryableWriteError"],
+            },
+        },
+    }
+
+
+def test_seeding_retries_after_a_primary_change(single_member: Any, settings: WorkloadSettings) -> None:
+    """The driver retries a retryable write once; a second stepdown is the seeding's to retry."""
+    with single_member.client(**settings.driver.client_kwargs()) as client:
+        client.admin.command(_stepped_down(3))
+        report = seed_corpus(client, settings)
+        db = client[settings.database]
+        assert report.documents[USERS] == CORPUS.users == db[USERS].count_documents({})
+        assert db[PROMPTS].count_documents({}) == CORPUS.prompts
+
+
+def test_seeding_that_keeps_failing_is_one_line(single_member: Any, settings: WorkloadSettings) -> None:
+    with single_member.client(**settings.driver.client_kwargs()) as client:
+        client.admin.command(_stepped_down("alwaysOn"))
+        try:
+            with pytest.raises(SeedingError) as failed:
+                seed_corpus(client, settings, retry_for_s=1.0)
+        finally:
+            client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+    message = str(failed.value)
+    assert message.startswith("seeding users: bulk write failed: ")
+    assert (
+        "write concern error: Primary stepped down while waiting for replication (PrimarySteppedDown, 189)"
+        in (message)
+    )
+    assert "attempts in 1 s" in message
+    assert "\n" not in message and "$clusterTime" not in message and "errorLabels" not in message

@@ -10,8 +10,8 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.errors import AutoReconnect, DuplicateKeyError, NotPrimaryError
 
+from contract.rundir import LedgerEntry
 from locustfiles.instrumented import Instrument, WriteIds, render_id
-from reports.rundir import LedgerEntry
 
 
 class Hook:

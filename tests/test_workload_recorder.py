@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from locustfiles.merge import MergeError, merge_run
-from locustfiles.recorder import Recorder
-from locustfiles.settings import RecorderSettings
-from locustfiles.shards import StreamShard, manifests, read_stream
-from reports.rundir import (
+from contract.rundir import (
     DISCOVERY,
     EVENTS,
     EVENTS_SHARDS,
@@ -25,6 +22,10 @@ from reports.rundir import (
     read_jsonl,
     to_table,
 )
+from locustfiles.merge import MergeError, merge_run
+from locustfiles.recorder import Recorder
+from locustfiles.settings import RecorderSettings
+from locustfiles.shards import StreamShard, manifests, read_stream
 
 FAST = RecorderSettings(flush_interval_s=0.05, max_buffered=1000)
 
@@ -126,6 +127,41 @@ def test_merge_reports_gaps_and_duplicates(tmp_path: Path) -> None:
     assert not report.complete
     assert report.duplicate_write_ids == ["w-2"] and report.duplicates == 1
     assert report.missing_write_ids == ["w-3", "w-4"] and report.missing == 2
+    assert report.describe() == (
+        "2 write id(s) missing from the ledger (w-3, w-4); 1 duplicate ledger row(s) dropped (w-2)"
+    )
+
+
+def test_a_batch_recorded_twice_is_merged_once_and_counted(tmp_path: Path) -> None:
+    """A flush cut short by a signal and made again: the ledger keeps one row per write id (the
+    acknowledged one when they differ), the events one row per event; the run is still whole."""
+    recorder = Recorder(tmp_path, "w", FAST)
+    for i in range(1, 4):
+        request(recorder, "prompts.create", float(i))
+        recorder.ledger(entry(f"w-{i}", float(i)))
+    recorder.close()
+    events = StreamShard(tmp_path / EVENTS_SHARDS / "again.arrows", REQUEST_EVENT_SCHEMA)
+    events.append(
+        read_stream(tmp_path / EVENTS_SHARDS / f"{recorder.stem}.arrows", REQUEST_EVENT_SCHEMA).table[:2]
+    )
+    events.close()
+    ledger = StreamShard(tmp_path / LEDGER_SHARDS / "again.arrows", LEDGER_SCHEMA)
+    unsure = replace(entry("w-2", 2.0), status="indeterminate")
+    ledger.append(to_table([entry("w-1", 1.0), unsure], LEDGER_SCHEMA))
+    ledger.close()
+    report = merge_run(tmp_path, wait_s=0)
+    assert report.complete, report.describe()
+    assert (report.events, report.ledger, report.duplicates, report.duplicate_events) == (3, 3, 2, 2)
+    assert report.describe() == (
+        "2 duplicate ledger row(s) dropped (w-1, w-2); 2 duplicate request event(s) dropped"
+    )
+    merged = pq.read_table(tmp_path / LEDGER).to_pylist()
+    assert [(r["write_id"], r["status"]) for r in merged] == [
+        ("w-1", "acked"),
+        ("w-2", "acked"),
+        ("w-3", "acked"),
+    ]
+    assert pq.read_table(tmp_path / EVENTS).column("t_start").to_pylist() == [1.0, 2.0, 3.0]
 
 
 def test_a_killed_writer_loses_only_the_unflushed_tail(tmp_path: Path) -> None:

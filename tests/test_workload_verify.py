@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bson import ObjectId
 
-from locustfiles.verify import ABSENT, DocState, judge, parse_id
-from reports.rundir import LedgerEntry
+from contract.rundir import LedgerEntry
+from locustfiles.verify import ABSENT, DocState, as_of, judge, parse_id
 
 
 def w(n: int, op: str, status: str, token: bool = True) -> LedgerEntry:
@@ -74,6 +76,12 @@ def test_a_failed_delete_of_a_vanished_document() -> None:
     assert found.failed_present == ["local-2"] and found.acked_missing == ["local-1"]
 
 
+def test_a_failed_delete_of_a_document_never_made_is_not_visible() -> None:
+    # A restore point before both: the insert and the delete count as sent after it (failed).
+    found = judge([w(1, "insert", "failed"), w(2, "delete", "failed")], ABSENT)
+    assert found.failed_present == [] and found.acked_missing == []
+
+
 def test_writes_without_a_token_only_need_the_document() -> None:
     entries = [w(1, "update", "acked", token=False), w(2, "update", "acked", token=False)]
     assert judge(entries, present(None)).acked_missing == []
@@ -91,3 +99,17 @@ def test_parse_id() -> None:
     assert parse_id(str(oid), "oid") == oid
     assert parse_id("12", "int") == 12
     assert parse_id("store-1", "str") == "store-1"
+
+
+def test_the_ledger_as_of_a_restore_point() -> None:
+    early = replace(w(1, "insert", "acked"), t_ack=1.5)
+    unsure = replace(early, write_id="local-2", t_start=2.0, write_concern="1")
+    answered_late = replace(early, write_id="local-3", t_start=3.0, t_ack=4.5)
+    late = replace(w(5, "update", "acked"), t_ack=5.5)
+    judged = {e.write_id: e.status for e in as_of([early, unsure, answered_late, late], until=4.0)}
+    assert judged == {
+        "local-1": "acked",  # acknowledged at w:majority by the point
+        "local-2": "indeterminate",  # acknowledged, but not at w:majority
+        "local-3": "indeterminate",  # sent before the point, answered after it
+        "local-5": "failed",  # sent after the point: must not be visible
+    }

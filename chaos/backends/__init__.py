@@ -1,6 +1,8 @@
 """Cluster backends: where the replica set under test runs.
 
-create(target, workdir)  a Cluster for a target (not started: use `with cluster:` or up())
+create(target, workdir)  a Cluster for a target (not started: use `with cluster:` or up()); the
+                         target's model (chaos.target, registry BACKENDS) names its Cluster
+                         class, imported only now, so reading scenarios needs no Docker SDK
 attach(state)            the same cluster rebuilt in another process from Cluster.state()
 save_state / load_state  that state as a JSON file (how `hubchaos cluster ...` commands and
                          the heal journal find a cluster again)
@@ -8,36 +10,33 @@ save_state / load_state  that state as a JSON file (how `hubchaos cluster ...` c
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from chaos.backends.base import Cluster, ClusterState, Member
-from chaos.backends.compose import ComposeCluster, ComposeState
-from chaos.backends.docker import DockerCluster, DockerState
-from chaos.backends.external import ExternalCluster, ExternalState
 from chaos.backends.health import MemberStatus
-from chaos.backends.local import LocalCluster, LocalState
-from chaos.errors import BackendError
-from chaos.target import ComposeTarget, DockerTarget, ExternalTarget, LocalTarget, Target
+from chaos.target import BACKENDS, TargetBase
+from contract.errors import BackendError, UsageError
+from contract.registry import load_reference
 
 __all__ = [
-    "AnyState",
+    "BACKENDS",
     "Cluster",
     "ClusterState",
     "Member",
     "MemberStatus",
     "attach",
+    "cluster_class",
     "create",
     "load_state",
     "new_cluster_id",
+    "parse_state",
     "save_state",
 ]
-
-AnyState = Annotated[LocalState | DockerState | ComposeState | ExternalState, Field(discriminator="backend")]
-_STATE: TypeAdapter[AnyState] = TypeAdapter(AnyState)
 
 
 STATE_FILE = "cluster.json"
@@ -54,47 +53,49 @@ def new_cluster_id() -> str:
     return secrets.token_hex(3)
 
 
-def create(target: Target, workdir: Path, cluster_id: str | None = None) -> Cluster:
-    cluster_id = cluster_id or new_cluster_id()
-    workdir = workdir.resolve()
-    if isinstance(target, LocalTarget):
-        return LocalCluster(target, cluster_id, workdir)
-    if isinstance(target, DockerTarget):
-        return DockerCluster(target, cluster_id, workdir)
-    if isinstance(target, ComposeTarget):
-        return ComposeCluster(target, cluster_id, workdir)
-    if isinstance(target, ExternalTarget):
-        return ExternalCluster(target, cluster_id, workdir)
-    raise BackendError(f"unknown backend {target!r}")
+def cluster_class(target: type[TargetBase]) -> type[Cluster]:
+    """The Cluster subclass a backend's target model names (imported now, not before)."""
+    found = load_reference(target.cluster, f"backend {target.model_fields['backend'].default}")
+    if not (isinstance(found, type) and issubclass(found, Cluster)):
+        raise UsageError(f"backend target {target.__name__}: cluster {target.cluster} is not a Cluster")
+    return found
 
 
-def attach(state: AnyState) -> Cluster:
-    if isinstance(state, LocalState):
-        return LocalCluster.from_state(state)
-    if isinstance(state, DockerState):
-        return DockerCluster.from_state(state)
-    if isinstance(state, ComposeState):
-        return ComposeCluster.from_state(state)
-    return ExternalCluster.from_state(state)
+def create(target: TargetBase, workdir: Path, cluster_id: str | None = None) -> Cluster:
+    return cluster_class(type(target))(target, cluster_id or new_cluster_id(), workdir.resolve())
 
 
-def parse_state(text: str, source: str) -> AnyState:
+def attach(state: ClusterState, registration: Path | None = None) -> Cluster:
+    """The cluster `state` describes; with `registration`, kept current there (see Cluster.register)."""
+    cluster = cluster_class(BACKENDS.get(state.backend)).from_state(state)
+    cluster.owner = state.owner
+    cluster.registration = registration
+    return cluster
+
+
+def parse_state(data: Any, source: str) -> ClusterState:
+    """A cluster's state record (JSON text or parsed data), as its backend's own model."""
     try:
-        return _STATE.validate_json(text)
+        raw = json.loads(data) if isinstance(data, str) else data
+        if not isinstance(raw, dict):
+            raise ValueError("expected a JSON object")
+        model = cluster_class(BACKENDS.get(str(raw.get("backend")))).state_model
+        return model.model_validate(raw)
+    except UsageError as exc:
+        raise BackendError(f"{source}: {exc}") from None
     except ValidationError as exc:
         raise BackendError(f"{source}: not a cluster state file ({exc.errors()[0]['msg']})") from None
+    except ValueError as exc:
+        raise BackendError(f"{source}: not a cluster state file ({exc})") from None
 
 
 def save_state(path: Path, cluster: Cluster) -> None:
-    """Write atomically (temp file, then rename) so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(cluster.state().model_dump_json(indent=2))
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    """Register `cluster` at `path` (written atomically) and keep it current there."""
+    cluster.registration = path
+    cluster.register()
 
 
-def load_state(path: Path) -> AnyState:
+def load_state(path: Path) -> ClusterState:
     try:
         text = path.read_text()
     except FileNotFoundError:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 from pymongo import MongoClient
@@ -30,10 +31,14 @@ from chaos.backends.health import (
     unreachable,
     with_lag,
 )
-from chaos.errors import BackendError, ClusterUnhealthy, FaultError, TargetError
+from chaos.ownership import Owner
 from chaos.redact import redact_text
-from chaos.target import MemberSpec, Target
-from reports.rundir import MemberInfo
+from chaos.target import MemberSpec, TargetBase
+from contract.errors import BackendError, ClusterUnhealthy, FaultError, TargetError
+from locustfiles.errortext import describe
+
+if TYPE_CHECKING:
+    from contract.rundir import MemberInfo
 
 # Short timeouts for the per-member admin clients: a paused member must not stall a status poll.
 ADMIN_TIMEOUT_MS = 1500
@@ -60,6 +65,10 @@ class Member:
         return cls(spec.name, address, spec.region, spec.priority, spec.votes, dict(spec.tags), log_dir)
 
     def info(self) -> MemberInfo:
+        # Imported here: the run-directory module brings pyarrow, which `hubchaos validate`
+        # (through the scenario's targets) should not pay for.
+        from contract.rundir import MemberInfo  # noqa: PLC0415
+
         return MemberInfo(self.name, self.address, self.region, self.priority, self.votes, self.log_dir)
 
 
@@ -68,19 +77,32 @@ class ClusterState(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    backend: str  # the backend's name, as in its target (the registry finds the cluster class)
     cluster_id: str
     workdir: Path
     addresses: dict[str, str]  # member name -> host:port
+    # The run that brought it up, while it runs (None: a standing cluster, `hubchaos cluster up`).
+    owner: Owner | None = None
 
 
 class Cluster(ABC):
-    """A replica set under test. Use as a context manager: `up()` on entry, `down()` on exit."""
+    """A replica set under test. Use as a context manager: `up()` on entry, `down()` on exit.
 
-    def __init__(self, target: Target, cluster_id: str, workdir: Path) -> None:
+    A backend subclasses it, names its state record (`state_model`) and rebuilds itself from one
+    (`from_state`); its target model (chaos.target) names the subclass."""
+
+    state_model: ClassVar[type[ClusterState]]
+
+    def __init__(self, target: TargetBase, cluster_id: str, workdir: Path) -> None:
         self.target = target
         self.cluster_id = cluster_id
         self.workdir = workdir
         self.members: list[Member] = []
+        self.notes: list[str] = []  # what a user should know about how `up()` set things up
+        self.owner: Owner | None = None
+        # Where the state is kept while the cluster runs (`register`), so that another process
+        # finds what this one started even if it is killed half-way through `up()`.
+        self.registration: Path | None = None
         self._admin: dict[str, MongoClient[dict[str, Any]]] = {}
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -99,6 +121,37 @@ class Cluster(ABC):
     @abstractmethod
     def state(self) -> ClusterState:
         """A record from which `backends.attach` rebuilds this cluster in another process."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(cls, state: Any) -> Cluster:
+        """The cluster a `state()` record describes, in this process (nothing is started)."""
+
+    def register(self) -> None:
+        """Write `state()` to the registration file, if there is one: backends call it in `up()`
+        before they create anything (with what they are about to create) and whenever what
+        finds the members changes (a member process restarted)."""
+        if self.registration is None:
+            return
+        path = self.registration
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(self.state().model_dump_json(indent=2))
+            tmp.chmod(0o600)
+            tmp.replace(path)  # a reader never sees half a file
+        except OSError as exc:
+            raise BackendError(f"cannot register the cluster in {path.parent}: {exc.strerror}") from None
+
+    def unregister(self) -> None:
+        """Remove the registration (after `down()`), and its folder when nothing else is in it."""
+        if self.registration is None:
+            return
+        self.registration.unlink(missing_ok=True)
+        try:
+            self.registration.parent.rmdir()
+        except OSError:
+            pass
 
     def __enter__(self) -> Cluster:
         try:
@@ -174,9 +227,11 @@ class Cluster(ABC):
             self.admin_command(first, {"replSetInitiate": config})
         except OperationFailure as exc:
             if exc.code != ALREADY_INITIALIZED:
-                raise BackendError(f"replSetInitiate on {first} failed: {self.redact(str(exc))}") from exc
+                raise BackendError(
+                    f"replSetInitiate on {first} failed: {self.redact(describe(exc))}"
+                ) from exc
         except PyMongoError as exc:
-            raise BackendError(f"replSetInitiate on {first} failed: {self.redact(str(exc))}") from exc
+            raise BackendError(f"replSetInitiate on {first} failed: {self.redact(describe(exc))}") from exc
 
     def redact(self, text: str) -> str:
         return redact_text(text)
@@ -276,12 +331,34 @@ class Cluster(ABC):
     def is_running(self, name: str) -> bool:
         raise self._cannot("tell whether a member runs")
 
+    def member_pid(self, name: str) -> int | None:
+        """The member's process on this machine, for the drill's resource samples; None when
+        it runs elsewhere, is down, or the backend cannot tell."""
+        return None
+
+    def wipe(self, name: str) -> int:
+        """Delete the member's data (its dbpath), as a disaster does; the member must be down.
+        Returns the bytes deleted."""
+        raise self._cannot("delete members' data")
+
+    def standalone(self, name: str) -> AbstractContextManager[MongoClient[dict[str, Any]]]:
+        """A direct client of the member's data served outside its replica set (another port, no
+        replSet), for maintenance no application may see, such as a restore; stopped on exit.
+        The member must be down."""
+        raise self._cannot("run a member outside its replica set")
+
     def destructive_refusal(self, names: list[str]) -> str | None:
         """Why destructive faults (kill, stop, pause, partitions, ...) may not touch these
         members, or None when they may."""
         return None
 
     # --- network access (partitions, degradation) ---------------------------------------------
+    @classmethod
+    def planned_network_refusal(cls, target: Any) -> str | None:
+        """Why network faults will be impossible on a cluster of this target, where that is known
+        before it is brought up (None: not known to be impossible)."""
+        return None
+
     def network_refusal(self) -> str | None:
         """Why network faults are impossible on this cluster, or None when they are possible."""
         return f"the {self.kind} backend has no access to the members' network"

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from chaos.backends.base import ClusterState, Member
 from chaos.backends.containers import ContainerCluster
-from chaos.errors import BackendError, ScenarioError
 from chaos.system import CommandFailed, run
 from chaos.target import ComposeTarget, MemberSpec
+from contract import safeyaml
+from contract.errors import BackendError, ScenarioError
 
 MEMBER_PORT = 27017
+OWNER_ENV = "HUBCHAOS_OWNER"
 _VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
 
 
@@ -41,7 +41,9 @@ class ComposeTopology:
 
 def read_topology(path: Path, env: dict[str, str] | None = None) -> ComposeTopology:
     try:
-        doc = yaml.safe_load(interpolate(path.read_text(), dict(os.environ) if env is None else env))
+        doc = safeyaml.load(
+            interpolate(path.read_text(), dict(os.environ) if env is None else env), str(path)
+        )
     except OSError as exc:
         raise ScenarioError(f"cannot read compose file: {exc.strerror}", file=str(path)) from None
     settings = doc.get("x-hubchaos") or {}
@@ -98,10 +100,15 @@ class ComposeState(ClusterState):
 
 class ComposeCluster(ContainerCluster):
     target: ComposeTarget
+    state_model = ComposeState
 
     def __init__(self, target: ComposeTarget, cluster_id: str, workdir: Path) -> None:
-        topology = read_topology(target.file)
-        target = target.model_copy(update={"members": topology.members, "set_name": topology.set_name})
+        # Absolute, so that the state (the heal journal, a registration) works from any folder.
+        file = target.file.expanduser().resolve()
+        topology = read_topology(file)
+        target = target.model_copy(
+            update={"file": file, "members": topology.members, "set_name": topology.set_name}
+        )
         super().__init__(target, cluster_id, workdir)
         self.members = [
             Member.from_spec(s, s.host or "", log_dir=f"members/{s.name}") for s in target.members
@@ -121,6 +128,7 @@ class ComposeCluster(ContainerCluster):
     def state(self) -> ComposeState:
         return ComposeState(
             cluster_id=self.cluster_id,
+            owner=self.owner,
             workdir=self.workdir,
             addresses={m.name: m.address for m in self.members},
             target=self.target,
@@ -131,15 +139,20 @@ class ComposeCluster(ContainerCluster):
 
     def compose(self, *args: str, timeout: float = 300.0) -> str:
         cmd = [*compose_command(), "-f", str(self.target.file), "-p", self.target.project, *args]
+        # The members' hubchaos.owner label (docker-compose.chaos.yml) names the run that owns them.
+        env = {**os.environ, OWNER_ENV: self.owner.token() if self.owner is not None else ""}
         try:
-            return run(cmd, timeout=timeout).stdout
+            return run(cmd, timeout=timeout, env=env).stdout
         except CommandFailed as exc:
             raise BackendError(f"compose: {exc}") from None
 
     def up(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)  # the members' logs go there at down()
         if self.target.manage:
+            self.register()  # before anything starts: `compose down` needs only file and project
             self.compose("up", "-d")
         self._find_containers()
+        self.register()
         self.wait_primary()
 
     def _find_containers(self) -> None:
@@ -156,7 +169,10 @@ class ComposeCluster(ContainerCluster):
             )
             if not found:
                 raise BackendError(
-                    f"compose project {self.target.project} has no container for {spec.service}"
+                    f"compose project {self.target.project!r} has no container for service "
+                    f"{spec.service}: if the stack runs under another project name (`docker compose "
+                    "ls` lists them; by default compose names it after the file's folder), set "
+                    "target.project to it"
                 )
             container = found[0]
             self.container_ids[spec.name] = container.id

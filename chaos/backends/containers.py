@@ -17,12 +17,15 @@ from docker.models.containers import Container
 
 import docker
 from chaos.backends.base import Cluster
-from chaos.errors import BackendError, FaultError
+from chaos.backends.processes import STOP_TIMEOUT_S
 from chaos.system import have, is_root
+from contract.errors import BackendError, FaultError
 
 LABEL = "hubchaos"  # every container and network hubchaos creates carries hubchaos=1
 LABEL_CLUSTER = "hubchaos.cluster"
 LABEL_MEMBER = "hubchaos.member"
+NO_NSENTER = "network faults on containers need root and nsenter on the Docker host"
+LABEL_OWNER = "hubchaos.owner"  # the run that started the container (chaos.ownership.Owner.token)
 
 
 def docker_client() -> docker.DockerClient:
@@ -91,7 +94,7 @@ class ContainerCluster(Cluster):
         c = self.container(name)
         if self._state_of(name) == "paused":
             c.unpause()
-        c.stop(timeout=15)
+        c.stop(timeout=int(STOP_TIMEOUT_S))
 
     def start(self, name: str) -> None:
         state = self._state_of(name)
@@ -113,6 +116,16 @@ class ContainerCluster(Cluster):
     def is_running(self, name: str) -> bool:
         return self._state_of(name) in ("running", "paused")
 
+    def member_pid(self, name: str) -> int | None:
+        """The container's main process, when the daemon runs on this machine."""
+        if not self.docker.api.base_url.startswith("http+docker://"):
+            return None
+        try:
+            pid = int(self.container(name).attrs["State"]["Pid"])
+        except (FaultError, DockerException):
+            return None
+        return pid or None
+
     def _wait_answers(self, name: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
@@ -129,22 +142,31 @@ class ContainerCluster(Cluster):
                 time.sleep(0.2)
 
     def save_logs(self) -> None:
-        """Each member's container output into <workdir>/members/<name>/container.log."""
+        """Each member's container output into <workdir>/members/<name>/container.log, while the
+        work directory exists (a deleted run directory is not made again) and has room."""
+        if not Path(self.workdir).is_dir():
+            return
         for m in self.members:
             try:
                 logs = self.docker.containers.get(self.container_ids[m.name]).logs()
-            except (NotFound, KeyError, DockerException):
+                folder = Path(self.workdir) / "members" / m.name
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "container.log").write_bytes(logs)
+            except (NotFound, KeyError, DockerException, OSError):
                 continue
-            folder = Path(self.workdir) / "members" / m.name
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "container.log").write_bytes(logs)
 
     # --- network access ---------------------------------------------------------------------
+    @classmethod
+    def planned_network_refusal(cls, target: object) -> str | None:
+        if not is_root() or not have("nsenter"):
+            return NO_NSENTER
+        return None
+
     def network_refusal(self) -> str | None:
         if not self.docker.api.base_url.startswith("http+docker://"):
             return "network faults need the Docker host's namespaces, and this daemon is remote"
         if not is_root() or not have("nsenter"):
-            return "network faults on containers need root and nsenter on the Docker host"
+            return NO_NSENTER
         return None
 
     def netns_prefix(self, name: str) -> list[str]:

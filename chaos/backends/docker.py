@@ -30,12 +30,13 @@ from chaos.backends.containers import (
     LABEL,
     LABEL_CLUSTER,
     LABEL_MEMBER,
+    LABEL_OWNER,
     ContainerCluster,
     docker_subnets,
     require_image,
 )
-from chaos.errors import BackendError
 from chaos.target import DockerTarget
+from contract.errors import BackendError
 
 MEMBER_PORT = 27017
 RYUK_IMAGE = testcontainers_config.ryuk_image
@@ -57,6 +58,7 @@ class DockerState(ClusterState):
 
 class DockerCluster(ContainerCluster):
     target: DockerTarget
+    state_model = DockerState
 
     def __init__(self, target: DockerTarget, cluster_id: str, workdir: Path, detached: bool = False) -> None:
         super().__init__(target, cluster_id, workdir)
@@ -82,6 +84,7 @@ class DockerCluster(ContainerCluster):
         assert self.subnet is not None and self.gateway is not None
         return DockerState(
             cluster_id=self.cluster_id,
+            owner=self.owner,
             workdir=self.workdir,
             addresses={m.name: m.address for m in self.members},
             target=self.target,
@@ -99,6 +102,8 @@ class DockerCluster(ContainerCluster):
 
     def _labels(self, member: str | None = None) -> dict[str, str]:
         labels = {LABEL: "1", LABEL_CLUSTER: self.cluster_id}
+        if self.owner is not None:
+            labels[LABEL_OWNER] = self.owner.token()
         if member is not None:
             labels[LABEL_MEMBER] = member
         return labels
@@ -116,11 +121,14 @@ class DockerCluster(ContainerCluster):
 
     def up(self) -> None:
         require_image(self.docker, self.target.image)
+        self.workdir.mkdir(parents=True, exist_ok=True)  # the members' logs go there at down()
         testcontainers_config.ryuk_disabled = not self._use_reaper()
         used = netns.networks_in_use() + docker_subnets(self.docker)
         self.subnet = netns.pick_subnet(self.target.subnet, used)
         plan = netns.plan(self.cluster_id, [m.name for m in self.target.members], self.subnet)
         self.gateway = plan.gateway
+        self._build({n: f"{ip}:{MEMBER_PORT}" for n, ip in plan.addresses.items()})
+        self.register()  # before anything exists: down() finds the network and containers by label
         network = Network(
             docker_network_kw={
                 "driver": "bridge",
@@ -130,7 +138,6 @@ class DockerCluster(ContainerCluster):
         )
         network.name = self.network_name
         network.create()
-        self._build({n: f"{ip}:{MEMBER_PORT}" for n, ip in plan.addresses.items()})
         for m in self.members:
             ip = self.ips[m.name][0]
             endpoint = EndpointConfig(self.docker.api.api_version, aliases=[m.name], ipv4_address=ip)
@@ -150,6 +157,7 @@ class DockerCluster(ContainerCluster):
             except DockerException as exc:
                 raise BackendError(f"cannot start member {m.name} from {self.target.image}: {exc}") from None
             self.container_ids[m.name] = container.get_wrapped_container().id
+            self.register()
         for m in self.members:
             self._wait_answers(m.name)
         self.initiate()
@@ -158,7 +166,10 @@ class DockerCluster(ContainerCluster):
     def down(self) -> None:
         self.close_clients()
         self.save_logs()
-        for cid in self.container_ids.values():
+        # By label too: a container whose start was cut short has no id on record yet.
+        mine = {"label": f"{LABEL_CLUSTER}={self.cluster_id}"}
+        labelled = self.docker.containers.list(all=True, filters=mine)
+        for cid in {*self.container_ids.values(), *(c.id for c in labelled)}:
             try:
                 self.docker.containers.get(cid).remove(force=True, v=True)
             except NotFound:

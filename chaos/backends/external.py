@@ -23,14 +23,16 @@ from pymongo.errors import AutoReconnect, ConfigurationError, NetworkTimeout, Py
 from pymongo.uri_parser import parse_uri
 
 from chaos.backends.base import Cluster, ClusterState, Member
-from chaos.errors import BackendError, FaultError, HealError
 from chaos.redact import REDACTED, redact_text, redact_uri, uri_secrets
 from chaos.target import ExternalTarget, MemberSpec
+from contract.errors import BackendError, FaultError, HealError
+from locustfiles.errortext import describe
 
 URI_ENV = "HUBCHAOS_URI"
 # How long the heal of a shutdown waits for the member's supervisor to bring it back.
 RETURN_TIMEOUT_S = 120.0
 SHUTDOWN_TIMEOUT_S = 10
+NO_NETWORK = "network faults need access to the members' hosts, which an external cluster does not give"
 
 
 class ExternalState(ClusterState):
@@ -44,6 +46,7 @@ def _host_key(host: str) -> str:
 
 class ExternalCluster(Cluster):
     target: ExternalTarget
+    state_model = ExternalState
 
     def __init__(self, target: ExternalTarget, cluster_id: str, workdir: Path) -> None:
         super().__init__(target, cluster_id, workdir)
@@ -66,6 +69,7 @@ class ExternalCluster(Cluster):
     def state(self) -> ExternalState:
         return ExternalState(
             cluster_id=self.cluster_id,
+            owner=self.owner,
             workdir=self.workdir,
             addresses={m.name: m.address for m in self.members},
             target=self.target.model_copy(update={"uri": redact_uri(self.target.uri)}),
@@ -100,8 +104,7 @@ class ExternalCluster(Cluster):
             with MongoClient(self.target.uri, serverSelectionTimeoutMS=10_000) as client:
                 config = client.admin.command("replSetGetConfig")["config"]
         except (PyMongoError, ConfigurationError) as exc:
-            # PyMongo appends its whole topology description; the first clause says what failed.
-            reason = self.redact(str(exc)).split(", Timeout:")[0]
+            reason = self.redact(describe(exc))
             raise BackendError(f"cannot reach {self.uri(redacted=True)}: {reason}") from None
         addresses: dict[str, str] = {}
         for m in config["members"]:
@@ -130,11 +133,11 @@ class ExternalCluster(Cluster):
             with self.admin_client(name, socketTimeoutMS=wait_ms) as client:
                 client.admin.command(command)
         except NetworkTimeout as exc:
-            raise FaultError(f"shutdown of {name} got no answer: {self.redact(str(exc))}") from None
+            raise FaultError(f"shutdown of {name} got no answer: {self.redact(describe(exc))}") from None
         except AutoReconnect:
             pass  # the connection dies with the server: that is the success case
         except PyMongoError as exc:
-            raise FaultError(f"shutdown of {name} failed: {self.redact(str(exc))}") from None
+            raise FaultError(f"shutdown of {name} failed: {self.redact(describe(exc))}") from None
 
     def kill(self, name: str) -> None:
         self._shutdown(name, force=True)
@@ -158,8 +161,12 @@ class ExternalCluster(Cluster):
         except PyMongoError:
             return False
 
+    @classmethod
+    def planned_network_refusal(cls, target: object) -> str | None:
+        return NO_NETWORK
+
     def network_refusal(self) -> str | None:
-        return "network faults need access to the members' hosts, which an external cluster does not give"
+        return NO_NETWORK
 
 
 def _safe_name(address: str) -> str:

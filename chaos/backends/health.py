@@ -23,7 +23,7 @@ class MemberStatus:
     region: str | None
     state: str  # PRIMARY, SECONDARY, RECOVERING, ... or UNREACHABLE
     term: int | None = None
-    optime: float | None = None  # last applied, as ts.time + ts.inc / 1e6 (reports/rundir.py)
+    optime: float | None = None  # last applied, as ts.time + ts.inc / 1e6 (contract/rundir.py)
     lag_s: float | None = None  # the primary's optime minus this member's
     sync_source: str | None = None
     error: str | None = None  # why it could not be asked

@@ -16,8 +16,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from chaos.errors import BackendError
 from chaos.system import CommandFailed, run
+from contract.errors import BackendError
 
 NETNS_PREFIX = "hubchaos-"
 # The root-namespace rule that lets bridged member traffic through a FORWARD policy of DROP

@@ -3,7 +3,8 @@
 This is the process-level half of the `local` backend; the emulator's own tests use it too.
 A member is identified by its dbpath: mongod (and mongoemu) write their pid into
 `<dbpath>/mongod.lock`, so another process (say `hubchaos heal` after a killed run) finds the
-member again from the dbpath alone.
+member again from the dbpath alone; and by its pid and start time as recorded when it was
+started (`ref`), which still find it when the dbpath has been deleted under it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,15 @@ import psutil
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from chaos.errors import BackendError
+from chaos.ownership import ProcessRef
+from contract.errors import BackendError
 
 EMULATOR = (sys.executable, "-m", "mongoemu")
+
+
+# mongod spends up to shutdownTimeoutMillisForSignaledShutdown (15 s) on SIGTERM stepping down and
+# in quiesce mode before it closes anything: a graceful stop waits that long and then some.
+STOP_TIMEOUT_S = 30.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -46,6 +54,7 @@ class MemberProcess:
     # Run the process inside this network namespace (`ip netns exec NAME ...`).
     netns: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    ref: ProcessRef | None = None  # the process as started (kept in the cluster's state)
 
     @property
     def address(self) -> str:
@@ -66,16 +75,24 @@ class MemberProcess:
 
     def process(self) -> psutil.Process | None:
         """The running member: the one this object started, else the one whose pid the dbpath's
-        lock file names (checked against its command line, so a recycled pid is not taken)."""
+        lock file names, else the one `ref` names (each checked against its command line, so a
+        recycled pid is not taken)."""
         if self.proc is not None and self.proc.poll() is None:
             return psutil.Process(self.proc.pid)
+        candidates: list[int] = []
         try:
-            pid = int(self.lockfile.read_text().split()[0])
-            process = psutil.Process(pid)
-            if str(self.dbpath) in process.cmdline() and process.status() != psutil.STATUS_ZOMBIE:
-                return process
-        except (OSError, ValueError, IndexError, psutil.Error):
+            candidates.append(int(self.lockfile.read_text().split()[0]))
+        except (OSError, ValueError, IndexError):
             pass
+        if self.ref is not None and self.ref.alive():
+            candidates.append(self.ref.pid)
+        for pid in candidates:
+            try:
+                process = psutil.Process(pid)
+                if str(self.dbpath) in process.cmdline() and process.status() != psutil.STATUS_ZOMBIE:
+                    return process
+            except psutil.Error:
+                continue
         return None
 
     def command(self) -> list[str]:
@@ -100,6 +117,7 @@ class MemberProcess:
             raise BackendError(f"cannot start member {self.name} ({self.binary[0]}): {exc.strerror}") from exc
         finally:
             stderr.close()
+        self.ref = ProcessRef.of(self.proc.pid)
 
     @property
     def alive(self) -> bool:
@@ -125,27 +143,26 @@ class MemberProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.wait(timeout=timeout)
             return
-        process = self.process()
-        if process is not None:
-            try:
-                process.wait(timeout=timeout)
-            except psutil.TimeoutExpired as exc:
-                raise subprocess.TimeoutExpired(self.command(), timeout) from exc
+        # Not our child (a process that re-attached): it is gone once process() no longer finds it
+        # (a zombie its own parent has yet to reap counts as gone).
+        deadline = time.monotonic() + timeout
+        while self.process() is not None:
+            if time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(self.command(), timeout)
+            time.sleep(0.05)
 
     def kill(self) -> None:
         """SIGKILL, then wait for it, so the port and the dbpath lock are free afterwards."""
         self.signal(signal.SIGCONT)
         self.signal(signal.SIGKILL)
-        self._wait_exit(timeout=10)
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Graceful shutdown (SIGTERM), then SIGKILL if it does not exit in time."""
-        self.signal(signal.SIGCONT)
-        self.signal(signal.SIGTERM)
         try:
-            self._wait_exit(timeout=timeout)
+            self._wait_exit(timeout=10)
         except subprocess.TimeoutExpired:
-            self.kill()
+            raise BackendError(f"member {self.name} (pid {self.pid}) did not exit after SIGKILL") from None
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Graceful shutdown (SIGTERM), then SIGKILL if it does not exit in time."""
+        stop_all([self], timeout)
 
     def pause(self) -> None:
         """SIGSTOP; returns once the kernel reports the process stopped."""
@@ -205,6 +222,21 @@ def initiate(
     with members[0].client() as c:
         c.admin.command("replSetInitiate", config)
     return config
+
+
+def stop_all(members: Iterable[MemberProcess], timeout: float) -> None:
+    """SIGTERM every member at once, then SIGKILL those still running after `timeout`: members
+    quiesce side by side, so a set's teardown costs one quiesce period, not one per member."""
+    members = list(members)
+    for member in members:
+        member.signal(signal.SIGCONT)
+        member.signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for member in members:
+        try:
+            member._wait_exit(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            member.kill()
 
 
 def wait_for_primary(members: list[MemberProcess], timeout: float = 30.0) -> MemberProcess:

@@ -9,14 +9,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from chaos.backends import STATE_FILE, MemberStatus, cluster_dir, create, save_state
+from chaos.backends import STATE_FILE, MemberStatus, cluster_dir, create
 from chaos.backends.compose import ComposeCluster, read_topology
 from chaos.backends.docker import DockerCluster
 from chaos.commands.common import attach_named, name_option, resolve_state_dir, state_dir_option
-from chaos.errors import UsageError
-from chaos.target import ComposeTarget, Target, load_target, parse_target
-
-BACKENDS = ("local", "docker", "compose")
+from chaos.target import ComposeTarget, TargetBase, load_target, parse_target
+from contract.errors import UsageError
 
 
 def status_table(statuses: list[MemberStatus], title: str) -> Table:
@@ -37,7 +35,9 @@ def status_table(statuses: list[MemberStatus], title: str) -> Table:
     return table
 
 
-def build_target(file: Path | None, backend: str | None, members: int | None, image: str | None) -> Target:
+def build_target(
+    file: Path | None, backend: str | None, members: int | None, image: str | None
+) -> TargetBase:
     data: dict[str, object] = {}
     if file is not None:
         data = load_target(file).model_dump(by_alias=True, exclude_unset=True)
@@ -58,7 +58,9 @@ def cluster() -> None:
 
 @cluster.command()
 @click.argument("target_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--backend", type=click.Choice(BACKENDS), help="overrides the file's backend (default local)")
+@click.option(
+    "--backend", metavar="NAME", help="local, docker, compose or an installed backend; overrides the file's"
+)
 @click.option("--members", type=click.IntRange(1, 50), help="number of members (m0, m1, ...)")
 @click.option("--image", help="docker backend: the member image (default mongo:7.0)")
 @name_option
@@ -80,16 +82,19 @@ def up(
     c = create(target, folder)
     if isinstance(c, DockerCluster):
         c.detached = True
+    # Registered before anything starts: a bring-up cut short leaves nothing `down` cannot find.
+    c.registration = folder / STATE_FILE
     try:
         c.up()
-        save_state(folder / STATE_FILE, c)
         statuses = c.wait_healthy()
     except BaseException:
         c.down()
-        (folder / STATE_FILE).unlink(missing_ok=True)
+        c.unregister()
         raise
     c.close_clients()
     console = Console()
+    for note in c.notes:
+        console.print(f"[yellow]note:[/] {note}")
     console.print(status_table(statuses, f"{c.kind} cluster {name!r} ({c.set_name})"))
     console.print(f"uri: {c.uri(redacted=True)}")
 

@@ -20,8 +20,10 @@ name_option = click.option("--name", default="default", show_default=True, help=
 
 
 def resolve_state_dir(option: Path | None) -> Path:
-    return option or default_state_dir()
+    """Absolute: paths kept in the state name the same place from any folder."""
+    return option.expanduser().resolve() if option is not None else default_state_dir()
 
 
 def attach_named(base: Path, name: str) -> Cluster:
-    return attach(load_state(cluster_dir(base, name) / STATE_FILE))
+    path = cluster_dir(base, name) / STATE_FILE
+    return attach(load_state(path), registration=path)

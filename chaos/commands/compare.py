@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from chaos.errors import ExitCode, UsageError
+from contract.errors import ExitCode, UsageError
 from reports.compare import Comparison, Status, Tolerance, compare, read_summary
 from reports.formatting import signed, value
 from reports.html import render_comparison
@@ -42,8 +42,13 @@ _RENDERERS = {".html": render_comparison, ".htm": render_comparison, ".md": comp
     type=click.Path(dir_okay=False, path_type=Path),
     help="write the comparison to FILE: .html (self-contained page) or .md (for a CI job summary)",
 )
+@click.option(
+    "--any-scenario",
+    is_flag=True,
+    help="compare runs of different scenarios (refused otherwise: their SLOs measure different things)",
+)
 def compare_command(
-    baseline: Path, candidate: Path, tolerances: tuple[str, ...], outs: tuple[Path, ...]
+    baseline: Path, candidate: Path, tolerances: tuple[str, ...], outs: tuple[Path, ...], any_scenario: bool
 ) -> None:
     """Compare CANDIDATE's SLOs with BASELINE's (run directories or summary.json files).
 
@@ -53,7 +58,13 @@ def compare_command(
     for out in outs:
         if out.suffix.lower() not in _RENDERERS:
             raise UsageError(f"--out {out}: expected a .html or .md file")
-    comparison = compare(read_summary(baseline, "baseline"), read_summary(candidate, "candidate"), tolerance)
+    before, after = read_summary(baseline, "baseline"), read_summary(candidate, "candidate")
+    if before.run.scenario != after.run.scenario and not any_scenario:
+        raise UsageError(
+            f"the runs are of different scenarios ({before.run.scenario} and {after.run.scenario}), so "
+            "their SLOs measure different things; --any-scenario compares them anyway"
+        )
+    comparison = compare(before, after, tolerance)
     for out in outs:
         try:
             out.write_text(_RENDERERS[out.suffix.lower()](comparison), encoding="utf-8")

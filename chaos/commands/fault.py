@@ -7,17 +7,17 @@ import time
 from pathlib import Path
 
 import click
-import yaml
 
 from chaos.backends import cluster_dir
 from chaos.commands.common import attach_named, name_option, resolve_state_dir, state_dir_option
-from chaos.errors import UsageError
 from chaos.faults.injector import FaultInjector
 from chaos.faults.journal import Journal
+from chaos.faults.kinds import parse_fault
 from chaos.faults.session import healing
-from chaos.faults.specs import KINDS, parse_fault
 from chaos.faults.timeline import FaultTimeline
-from reports.rundir import FAULTS
+from contract import safeyaml
+from contract.errors import UsageError
+from contract.rundir import FAULTS
 
 
 def parse_params(items: tuple[str, ...]) -> dict[str, object]:
@@ -27,12 +27,12 @@ def parse_params(items: tuple[str, ...]) -> dict[str, object]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"-p {item!r}: expected key=value")
-        params[key.strip()] = yaml.safe_load(value) if value else ""
+        params[key.strip()] = safeyaml.load(value, f"-p {item}") if value else ""
     return params
 
 
 @click.command()
-@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("kind", metavar="KIND")
 @click.option("--target", "-t", help="primary, secondary, any, majority, minority, region:NAME, m1,m2")
 @click.option("--param", "-p", "params", multiple=True, help="a fault parameter as key=value (repeatable)")
 @click.option("--duration", type=float, help="heal after this many seconds (else: until `hubchaos heal`)")
@@ -49,7 +49,11 @@ def fault(
     name: str,
     state_dir: Path | None,
 ) -> None:
-    """Inject one fault into the cluster `hubchaos cluster up` started."""
+    """Inject one fault of KIND into the cluster `hubchaos cluster up` started.
+
+    KIND is one of kill, stop, restart, pause, stepdown, freeze, partition, degrade, failpoint,
+    a kind installed in the entry-point group hubchaos.faults, or a module:Class reference.
+    """
     data: dict[str, object] = {"kind": kind, **parse_params(params)}
     if target is not None:
         data["target"] = target

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
-from chaos.errors import ExitCode, ScenarioError
+from chaos.scenario.document import scenario_document
 from chaos.scenario.load import load
+from contract.errors import ExitCode, ScenarioError
+from reports.runconfig import parse_config, timing
 
 
 @click.command()
@@ -28,8 +30,11 @@ def validate(scenarios: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
             continue
         faults = sum(step.repeat for step in scenario.faults)
         target = scenario.target
+        clock = timing(parse_config(scenario_document(scenario)))
+        said = "" if clock.production or clock.declared else ", not said in its name or description"
         click.echo(
             f"ok: {path}: {scenario.name} ({target.backend}, {len(target.members)} members, "
-            f"{scenario.workload.total_duration:g} s, {faults} fault(s))"
+            f"{scenario.workload.total_duration:g} s, {faults} fault(s), "
+            f"timing: {'production' if clock.production else 'shortened' + said})"
         )
     sys.exit(int(ExitCode.USAGE) if bad else int(ExitCode.OK))

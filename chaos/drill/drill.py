@@ -1,58 +1,87 @@
 """One drill from start to verdict.
 
     prepare   run directory, resolved scenario, run.json (status running)
-    cluster   bring it up (or attach), wait until healthy
+    cluster   registered as `drill-<run>` in the state directory, then brought up (or
+              attached), and waited for until healthy
     seed      indexes and corpus
-    load      probes + Locust users + the fault timeline, with the live view
-    heal      every fault still active (also on error, Ctrl-C and SIGTERM)
+    load      probes + Locust users + the fault timeline + the runbook, with the live view;
+              the live metrics on /metrics throughout, and with `alerts:` a Prometheus
+              evaluating alert rules, asked afterwards which fired (chaos/monitoring/)
+    heal      every fault still active
     drain     stop the load, merge the recordings, wait until the cluster is healthy again
     verify    the write ledger against the recovered cluster, read at majority
-    teardown  what this drill started
+    teardown  what this drill started; the registration goes with it
     analyse   summary.json, junit.xml, report; the exit code
 
-Failures of the run itself (the cluster never came up, a fault could not be healed) end it
-with exit code 3 after everything that can be undone is undone; the run directory then
-records the failure in run.json.
+One supervisor (supervisor.py) owns the signals of all of it: SIGTERM, SIGHUP or Ctrl-C in any
+phase heals, tears down and ends the run with exit code 3 and run.json `interrupted`. Failures of
+the run itself (the cluster never came up, a fault could not be healed, a runbook step failed)
+also end it with exit code 3 after everything that can be undone is undone, and run.json records
+the failure.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import random
+import shlex
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import gevent
+from pymongo.errors import PyMongoError
 
 from chaos import backends
 from chaos.backends.base import Cluster
+from chaos.backends.health import current_primary
+from chaos.drill import preflight
 from chaos.drill.directory import RunDirectory
 from chaos.drill.live import LiveView, Snapshot
 from chaos.drill.load import LoadDriver
+from chaos.drill.monitor import HostMonitor
 from chaos.drill.probelog import ProbeLog
 from chaos.drill.schedule import FaultSchedule
-from chaos.errors import ExitCode, HubchaosError
+from chaos.drill.supervisor import Supervisor
 from chaos.faults.injector import FaultInjector
-from chaos.faults.journal import Journal, default_state_dir
-from chaos.faults.session import Terminated, healing
-from chaos.faults.timeline import FaultTimeline
+from chaos.faults.journal import STATE_DIR_ENV, Journal, default_state_dir
+from chaos.faults.timeline import FaultTimeline, Timeline
+from chaos.interrupts import Interrupted
+from chaos.monitoring.cluster import LiveCluster, ServerStatusProbe
+from chaos.monitoring.exporter import FaultView, MetricsEndpoint, Sources
+from chaos.monitoring.prometheus import find_binary
+from chaos.monitoring.validation import alert_drill
+from chaos.ownership import Owner
 from chaos.probes import ProbeTarget, StatusProbe
+from chaos.runbook.player import RunbookPlayer
+from chaos.runbook.step import RunbookState, StepContext
 from chaos.scenario.model import Scenario
 from chaos.target import ExternalTarget
-from locustfiles.seeding import seed_corpus
+from contract import rundir
+from contract.errors import ExitCode, HubchaosError, RunbookError, RunError
+from contract.rundir import ExporterInfo, ProbeSample, RunInfo
+from contract.safeyaml import Source
+from locustfiles.classes import resolve_user_classes
+from locustfiles.environment import prepare_classes, workload_for
+from locustfiles.errortext import describe
+from locustfiles.seeding import SeedingError
+from locustfiles.tally import OpTally
 from locustfiles.verify import read_ledger, verify_ledger
-from reports import rundir
 from reports.analyse import analyse, write_outputs
-from reports.rundir import RunInfo
 from reports.summary import Summary
 
 TICK_S = 0.5
+# Seeding starts over for as long as elections keep interrupting it, up to this long: a starved
+# host can hold a set with short election timeouts in elections for a minute before it settles.
+SEED_DEADLINE_S = 180.0
 
 
 @dataclass(slots=True)
@@ -73,11 +102,25 @@ def versions() -> dict[str, str]:
 
 
 class Drill:
-    def __init__(self, scenario: Scenario, command: list[str], out: Path | None, view: LiveView) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        command: list[str],
+        out: Path | None,
+        view: LiveView,
+        supervisor: Supervisor,
+        *,
+        source: Source | None = None,
+    ) -> None:
         self.scenario = scenario
+        self.source = source  # where the scenario's values came from, for error lines
         self.view = view
+        self.supervisor = supervisor
+        # Imported and checked before the run directory exists (the command checked them too).
+        self.user_classes = resolve_user_classes(scenario.workload.settings)
+        if scenario.alerts is not None and scenario.alerts.enabled:
+            find_binary(scenario.alerts.prometheus)
         self.directory = RunDirectory.create(scenario, out)
-        self.directory.write_scenario(scenario)
         self.info = RunInfo(
             run_id=self.directory.path.name,
             scenario=scenario.name,
@@ -91,12 +134,21 @@ class Drill:
             versions=versions(),
             members=[],
         )
-        self.directory.write_info(self.info)
+        try:
+            self.directory.write_scenario(scenario)
+            self.directory.write_info(self.info)
+        except OSError as exc:  # never a half-written run directory
+            shutil.rmtree(self.directory.path, ignore_errors=True)
+            raise RunError(f"cannot write the run directory {self.directory.path}: {exc.strerror}") from None
         self.phase = "starting"
         self.probe_log = ProbeLog(self.directory.path)
+        self._registration: Path | None = None
+        self._injector: FaultInjector | None = None
         self._load: LoadDriver | None = None
         self._schedule: FaultSchedule | None = None
+        self._runbook: RunbookPlayer | None = None
         self._load_started = 0.0
+        supervisor.on_abort = self._abort
 
     @property
     def path(self) -> Path:
@@ -105,111 +157,226 @@ class Drill:
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> DrillResult:
         cluster = backends.create(self.scenario.target, self.path)
+        # The cluster, its faults and its helpers belong to this run while this process runs.
+        cluster.owner = Owner.current(self.info.run_id)
         error: str | None = None
+        code = ExitCode.RUN_FAILED
         try:
             with self._cluster(cluster):
                 self._drive(cluster)
+        except Interrupted:
+            pass
         except HubchaosError as exc:
-            error = str(exc)
-        except (KeyboardInterrupt, SystemExit) as exc:
-            error = f"interrupted ({type(exc).__name__})"
-        except BaseException as exc:  # Terminated (SIGTERM) and anything unforeseen: still recorded
-            error = f"{type(exc).__name__}: {exc}"
-        self.info.ended_at = time.time()
-        self.info.status = "failed" if error else "completed"
-        self.info.error = cluster.redact(error) if error else None
-        self.directory.write_info(self.info)
+            error, code = str(exc), ExitCode(exc.exit_code)
+        except BaseException as exc:  # anything unforeseen: still recorded, in one line
+            error = describe(exc)
+        if self.supervisor.interrupted:
+            error = self.supervisor.describe() + (f" ({error})" if error else "")
+            status = "interrupted"
+        else:
+            status = "failed" if error else "completed"
+        self._finish(status, cluster.redact(error) if error else None)
         if error:
+            self.view.line(f"[bold red]run {status}:[/] {self.info.error}")
+            return DrillResult(self.path, ExitCode.RUN_FAILED if status == "interrupted" else code)
+        try:
+            self._enter("analysing")
+            summary = analyse(self.path, self.scenario.slos.resolve())
+            write_outputs(self.path, summary)
+        except Interrupted:
+            self._finish("interrupted", self.supervisor.describe())
+            self.view.line(f"[bold red]run interrupted:[/] {self.info.error}")
+            return DrillResult(self.path, ExitCode.RUN_FAILED)
+        except OSError as exc:  # a full disk, say: the run happened, its outputs are not whole
+            self._finish("failed", f"the outputs could not be written: {exc.strerror} ({exc.filename})")
             self.view.line(f"[bold red]run failed:[/] {self.info.error}")
             return DrillResult(self.path, ExitCode.RUN_FAILED)
-        self._enter("analysing")
-        summary = analyse(self.path, self.scenario.slos.resolve())
-        write_outputs(self.path, summary)
         return DrillResult(self.path, ExitCode(summary.exit_code), summary=summary)
+
+    def _finish(self, status: str, error: str | None) -> None:
+        self.info.ended_at = time.time()
+        self.info.status = status
+        self.info.error = error
+        try:
+            self.directory.write_info(self.info)
+        except OSError as exc:
+            self.view.line(
+                f"[bold red]{rundir.RUN_INFO} not updated[/] ({exc.strerror}): it may still say running"
+            )
 
     @contextmanager
     def _cluster(self, cluster: Cluster) -> Iterator[None]:
-        """Up, healthy, and down again at the end. While it runs the cluster is registered as
-        `drill-<run id>`, so that if this process is killed `hubchaos cluster down --name
-        drill-<run id>` still finds and stops what it started."""
-        self._enter(f"bringing up the {cluster.kind} cluster")
-        registration = (
-            backends.cluster_dir(default_state_dir(), f"drill-{self.info.run_id}") / backends.STATE_FILE
-        )
+        """Registered, up, healthy, and down again at the end. The registration (`drill-<run
+        id>` in the state directory) is written before anything starts and kept current while
+        the cluster runs, so that if this process is killed `hubchaos heal` still finds and
+        stops what it started."""
         managed = not isinstance(self.scenario.target, ExternalTarget)
+        if managed:
+            self._registration = (
+                backends.cluster_dir(default_state_dir(), f"drill-{self.info.run_id}") / backends.STATE_FILE
+            )
+            cluster.registration = self._registration
         try:
+            self._enter(f"bringing up the {cluster.kind} cluster")
             cluster.up()
-            if managed:
-                backends.save_state(registration, cluster)
+            for note in cluster.notes:
+                self.view.line(f"[yellow]note:[/] {note}")
+            preflight.with_cluster(self.scenario, cluster, self.source)
             self.info.members = [m.info() for m in cluster.members]
             self.directory.write_info(self.info)
             cluster.wait_healthy()
             yield
         finally:
-            if managed:
-                self._enter("tearing down")
-                cluster.down()
-                registration.unlink(missing_ok=True)
-                with contextlib.suppress(OSError):
-                    registration.parent.rmdir()
+            with self.supervisor.cleaning():
+                if managed:
+                    self._enter("tearing down")
+                    cluster.down()
+                    cluster.unregister()
+                else:
+                    cluster.close_clients()
 
-    def _drive(self, cluster: Cluster) -> None:
+    def _seed(self, cluster: Cluster) -> None:
+        """Each user class's `prepare`. Its steps retry on their own after a primary change; when
+        one still fails and an election happened meanwhile (a busy machine can see several),
+        seeding starts again from the start (it drops what it loads). Any other failure is one
+        line: the step and the server's message."""
         settings = self.scenario.workload.settings
         self._enter("seeding the corpus")
-        with cluster.client(**settings.driver.client_kwargs()) as client:
-            report = seed_corpus(client, settings)
-        if not report.skipped:
-            self.view.line(
-                f"seeded {report.total:,} documents in {report.seconds:.1f} s ({report.docs_per_s:,.0f}/s)"
-            )
-        probe = StatusProbe(
-            [ProbeTarget(m.name, m.address) for m in cluster.members],
-            self.probe_log,
-            lambda target, ms: cluster.admin_client(
+        deadline = time.monotonic() + SEED_DEADLINE_S
+        while True:
+            term = _primary_term(cluster)
+            try:
+                with cluster.client(**settings.driver.client_kwargs()) as client:
+                    for line in prepare_classes(self.user_classes, client, settings):
+                        self.view.line(line)
+                return
+            except (SeedingError, PyMongoError) as exc:
+                why = str(exc) if isinstance(exc, SeedingError) else describe(exc)
+                if time.monotonic() < deadline:
+                    cluster.wait_healthy()
+                    if _primary_term(cluster) != term:
+                        self.view.line(
+                            f"[yellow]seeding interrupted by an election[/] ({why}): seeding again"
+                        )
+                        continue
+                raise RunError(f"seeding failed: {why}") from None
+
+    def _drive(self, cluster: Cluster) -> None:
+        self._seed(cluster)
+        targets = [ProbeTarget(m.name, m.address) for m in cluster.members]
+
+        def connect(target: ProbeTarget, ms: int) -> Any:
+            return cluster.admin_client(
                 target.name,
                 serverSelectionTimeoutMS=ms,
                 connectTimeoutMS=ms,
                 socketTimeoutMS=ms,
                 appname="hubchaos-probe",
-            ),
-            interval=self.scenario.probes.interval,
-        )
-        probe.start()
+            )
+
+        def pids() -> dict[str, int | None]:
+            return {m.name: cluster.member_pid(m.name) for m in cluster.members}
+
+        live = LiveCluster([m.name for m in cluster.members])
+
+        def on_probe(samples: list[ProbeSample]) -> None:
+            self.probe_log(samples)
+            live.on_probe(samples)
+
+        pollers = [
+            StatusProbe(targets, on_probe, connect, interval=self.scenario.probes.interval),
+            ServerStatusProbe(targets, live, connect),
+        ]
+        endpoint = MetricsEndpoint(Sources(self._request_tally, live.view, self._active_faults))
+        monitor = HostMonitor(self.path, pids)
+        for poller in pollers:
+            poller.start()
+        monitor.start()
         try:
-            self._load_and_faults(cluster)
-            self._enter("draining: waiting for a healthy cluster")
-            cluster.wait_healthy(timeout=self.scenario.drain_timeout)
-            self._verify(cluster)
+            exporter = endpoint.start()
+            self._write_exporter(exporter)
+            self.view.line(f"live metrics: {exporter.url}")
+            with alert_drill(self.scenario.alerts, self.path, exporter) as alerts:
+                if alerts is not None:
+                    self.view.line(f"prometheus {alerts.version}: {alerts.prometheus.url}")
+                self._load_and_faults(cluster)
+                self._enter("draining: waiting for a healthy cluster")
+                cluster.wait_healthy(timeout=self.scenario.drain_timeout)
+                self._verify(cluster)
         finally:
-            probe.stop()
-            self.probe_log.finish()
+            with self.supervisor.cleaning():
+                stopped = endpoint.stop()
+                if stopped is not None:
+                    self._write_exporter(stopped)
+                for poller in pollers:
+                    poller.stop()
+                self.probe_log.finish()
+                monitor.stop()
+
+    def _write_exporter(self, info: ExporterInfo) -> None:
+        self.path.joinpath(rundir.EXPORTER).write_text(json.dumps(asdict(info), indent=2))
+
+    def _request_tally(self) -> dict[str, OpTally]:
+        return workload_for(self._load.environment).tally.snapshot() if self._load is not None else {}
+
+    def _active_faults(self) -> list[FaultView]:
+        active = list(self._schedule.injector.active) if self._schedule is not None else []
+        return [FaultView(f.fault_id, f.spec.kind, tuple(f.members)) for f in active if not f.healed]
 
     def _load_and_faults(self, cluster: Cluster) -> None:
         timeline = FaultTimeline(self.path / rundir.FAULTS)
         # Seeded like the workload, so random target picks repeat when the drill is run again.
         rng = random.Random(self.scenario.workload.settings.seed)
-        injector = FaultInjector(cluster, Journal(default_state_dir() / "journal"), timeline, rng)
-        load = self._load = LoadDriver(self.scenario.workload, cluster.uri(), self.path)
+        injector = self._injector = FaultInjector(
+            cluster, Journal(default_state_dir() / "journal"), timeline, rng, owner=cluster.owner
+        )
+        load = self._load = LoadDriver(self.scenario.workload, cluster.uri(), self.path, self.user_classes)
         schedule = self._schedule = FaultSchedule(injector, self.scenario.faults)
+        runbook = self._runbook = self._runbook_player(cluster, timeline)
         try:
-            with healing(injector):
-                self._enter("load")
-                load.start()
-                self._load_started = time.monotonic()
-                schedule.start(self._load_started)
-                total = self.scenario.workload.total_duration
-                while time.monotonic() - self._load_started < total and not load.finished:
-                    self.view.update(self.snapshot())
-                    gevent.sleep(TICK_S)
-                self._enter("healing")
-                schedule.finish()
+            self._enter("running the load")
+            load.start()
+            self._load_started = time.monotonic()
+            schedule.start(self._load_started)
+            runbook.start(self._load_started)
+            total = self.scenario.workload.total_duration
+            # Steps may outlast the load (a restore after the users stopped): each is bounded.
+            limit = total + runbook.budget_s
+            while runbook.failure is None:
+                elapsed = time.monotonic() - self._load_started
+                loading = elapsed < total and not load.finished
+                if not loading and (runbook.done or elapsed >= limit):
+                    break
+                self.view.update(self.snapshot())
+                gevent.sleep(TICK_S)
         finally:
-            self._enter("stopping the load")
-            merged = load.stop()
-            if merged is not None and not merged.complete:
-                self.view.line(f"[yellow]recordings incomplete:[/] {merged}")
+            with self.supervisor.cleaning():
+                try:
+                    runbook.close()
+                    self._enter("healing the faults")
+                    schedule.finish()
+                finally:
+                    self._enter("stopping the load")
+                    merged = load.stop()
+                    if merged is not None and merged.describe() != "complete":
+                        what = "complete but" if merged.complete else "incomplete:"
+                        self.view.line(f"[yellow]recordings {what}[/] {merged.describe()}")
         if schedule.errors:
             self.view.line("[yellow]faults not injected:[/] " + "; ".join(schedule.errors))
+        if runbook.failure is not None:
+            raise runbook.failure
+        if not runbook.done:
+            raise RunbookError(f"the runbook did not finish within {runbook.budget_s:g} s after the load")
+
+    def _runbook_player(self, cluster: Cluster, faults: FaultTimeline) -> RunbookPlayer:
+        state = RunbookState()
+        database = self.scenario.workload.settings.database
+
+        def context(step_id: str) -> StepContext:
+            return StepContext(cluster, step_id, database, self.path, state, log=self.view.line)
+
+        steps = [entry.planned(i) for i, entry in enumerate(self.scenario.runbook)]
+        return RunbookPlayer(steps, context, Timeline(self.path / rundir.RUNBOOK), faults, state)
 
     def _verify(self, cluster: Cluster) -> None:
         self._enter("verifying acknowledged writes")
@@ -221,15 +388,32 @@ class Drill:
         style = "red" if lost else "green"
         self.view.line(f"ledger: {len(entries):,} writes checked, [{style}]{lost} acknowledged missing[/]")
 
+    def _abort(self, signum: int) -> None:
+        """A third Ctrl-C during cleanup: say what is left and how to remove it, record it."""
+        left = [f"fault {f.fault_id} ({f.spec.kind} on {', '.join(f.members)})" for f in self._active()]
+        if self._registration is not None and self._registration.exists():
+            left.append(f"cluster {self._registration.parent.name}")
+        command = heal_command(self.info.run_id)
+        error = f"aborted while {self.phase}; left: {', '.join(left) or 'nothing'}"
+        self.view.line(f"[bold red]aborted:[/] left {', '.join(left) or 'nothing'}")
+        if left:
+            self.view.line(f"remove it with: {command}")
+        with contextlib.suppress(OSError):
+            self._finish("interrupted", error)
+
+    def _active(self) -> list[Any]:
+        return list(self._injector.active) if self._injector is not None else []
+
     # --- the view -----------------------------------------------------------------------------
     def _enter(self, phase: str) -> None:
-        self.phase = phase
+        self.phase = self.supervisor.phase = phase
         self.view.line(f"[bold]{phase}[/]")
 
     def snapshot(self) -> Snapshot:
         load = self._load.snapshot() if self._load else None
-        faults = list(self._schedule.injector.active) if self._schedule else []
-        active = tuple(f"{f.fault_id} {f.spec.kind} {','.join(f.members)}" for f in faults)
+        active = tuple(f"{f.fault_id} {f.spec.kind} {','.join(f.members)}" for f in self._active())
+        if self._runbook is not None and self._runbook.current is not None:
+            active += (f"runbook {self._runbook.current}",)
         return Snapshot(
             scenario=self.scenario.name,
             phase=self.phase,
@@ -244,12 +428,22 @@ class Drill:
         )
 
 
-def run_drill(scenario: Scenario, command: list[str], out: Path | None, view: LiveView) -> DrillResult:
-    # A SIGTERM handler runs in whatever greenlet is current, often gevent's hub; the hub passes
-    # its SYSTEM_ERROR exceptions on to the main greenlet (the drill) and prints all but NOT_ERROR.
-    hub = gevent.get_hub()
-    hub.SYSTEM_ERROR = (*hub.SYSTEM_ERROR, Terminated)
-    hub.NOT_ERROR = (*hub.NOT_ERROR, Terminated, KeyboardInterrupt)
-    drill = Drill(scenario, command, out, view)
-    with view:
-        return drill.run()
+def _primary_term(cluster: Cluster) -> int | None:
+    primary = current_primary(cluster.status())
+    return primary.term if primary is not None else None
+
+
+def heal_command(run_id: str) -> str:
+    """The one command that heals what a run left and stops its cluster."""
+    state = os.environ.get(STATE_DIR_ENV)
+    where = f" --state-dir {shlex.quote(state)}" if state else ""
+    return f"hubchaos heal --run {shlex.quote(run_id)}{where}"
+
+
+def run_drill(
+    scenario: Scenario, command: list[str], out: Path | None, view: LiveView, source: Source | None = None
+) -> DrillResult:
+    with Supervisor(view.line) as supervisor:
+        drill = Drill(scenario, command, out, view, supervisor, source=source)
+        with view:
+            return drill.run()

@@ -71,4 +71,4 @@ class LiveView:
             self._live.update(render(snapshot))
 
     def line(self, text: str) -> None:
-        self.console.print(text, highlight=False)
+        self.console.print(text, highlight=False, soft_wrap=True)  # a command line stays whole

@@ -14,20 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gevent
-from locust import LoadTestShape
+from locust import LoadTestShape, User
 from locust.env import Environment
 from locust.runners import MasterRunner
 
 import locustfiles
 from chaos.backends.processes import free_port
-from chaos.errors import RunError
 from chaos.scenario.model import Stage, Workload
+from contract.errors import RunError
 from locustfiles.environment import attach, finish
 from locustfiles.merge import MergeReport
 from locustfiles.settings import SETTINGS_FILE_ENV
-from locustfiles.users import CanaryUser, HubUser, IngestUser
 
-USER_CLASSES = [HubUser, CanaryUser, IngestUser]
 WORKER_SETTINGS = "workload-settings.json"
 WORKER_CONNECT_TIMEOUT_S = 60.0
 
@@ -56,14 +54,14 @@ def stages_shape(stages: list[Stage]) -> LoadTestShape:
 
 
 class LoadDriver:
-    def __init__(self, workload: Workload, uri: str, run_dir: Path) -> None:
+    def __init__(self, workload: Workload, uri: str, run_dir: Path, user_classes: list[type[User]]) -> None:
         self.workload = workload
         self.run_dir = run_dir
         settings = workload.settings.model_copy(
             update={"run_dir": run_dir, "seed_on_start": False, "uri": uri}
         )
         shape = stages_shape(workload.stages) if workload.stages else None
-        self.environment = Environment(user_classes=list(USER_CLASSES), host=uri, shape_class=shape)
+        self.environment = Environment(user_classes=list(user_classes), host=uri, shape_class=shape)
         if workload.workers:
             port = free_port()
             self.runner = self.environment.create_master_runner("127.0.0.1", port)
@@ -85,7 +83,8 @@ class LoadDriver:
 
     def _start_workers(self) -> None:
         env = {**os.environ, SETTINGS_FILE_ENV: str(self._settings_file)}
-        hub = Path(locustfiles.__file__).with_name("hub.py")
+        # Workers load the same classes from the settings file (locustfiles/scenario.py).
+        locustfile = Path(locustfiles.__file__).with_name("scenario.py")
         logs = self.run_dir / "workers"
         logs.mkdir(exist_ok=True)
         for i in range(self.workload.workers):
@@ -97,7 +96,7 @@ class LoadDriver:
                             "-m",
                             "locust",
                             "-f",
-                            str(hub),
+                            str(locustfile),
                             "--worker",
                             "--master-host",
                             "127.0.0.1",

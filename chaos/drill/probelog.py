@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from reports import rundir
-from reports.rundir import PROBE_SCHEMA, ProbeSample, read_jsonl, to_table, write_jsonl
+from contract import rundir
+from contract.rundir import PROBE_SCHEMA, ProbeSample, read_jsonl, to_table, write_jsonl
 
 JOURNAL = "probes.jsonl"
 

@@ -3,8 +3,12 @@
 Each occurrence of a step is injected at its time and healed `heal_after` later (or when the
 load ends). A fault that cannot be injected is recorded in the timeline by the injector and
 the schedule goes on: the drill measures what the cluster did, including a refused fault.
-Healing failures are kept and re-raised by `finish()`, because a fault left active is the
-one outcome the drill must not hide.
+A repetition that comes a whole interval late (the injections before it took longer than the
+schedule allows, so the next repetition is already due) is skipped and said, rather than
+bunched up with the next; a one-off fault is injected late rather than lost (a heal that waits
+for a restarted member on a busy machine can hold it up by seconds). Nothing is injected once
+`finish()` is called. Healing failures are kept and re-raised by
+`finish()`, because a fault left active is the one outcome the drill must not hide.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from chaos.errors import FaultError, HealError, TargetError
 from chaos.faults.injector import FaultInjector
 from chaos.scenario.model import FaultStep
+from contract.errors import FaultError, HealError, TargetError
 
 log = logging.getLogger("hubchaos.schedule")
 
@@ -61,10 +65,15 @@ class FaultSchedule:
     def _play(self) -> None:
         for action in self.actions:
             delay = self._t0 + action.at - time.monotonic()
-            if delay > 0 and self._stop.wait(delay):
+            if (delay > 0 and self._stop.wait(delay)) or self._stop.is_set():
                 return
             if action.heal:
                 self._heal(action)
+            elif action.step.every is not None and -delay >= action.step.every:
+                self.errors.append(
+                    f"{action.fault_id}: skipped, {-delay:.1f} s late (the faults before it took "
+                    "longer than the schedule allows, and its next repetition is due)"
+                )
             else:
                 self._inject(action)
 

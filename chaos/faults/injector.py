@@ -2,14 +2,17 @@
 
     injector = FaultInjector(cluster, Journal(), FaultTimeline(run_dir / "faults.jsonl"))
     with healing(injector):                      # session.py: every exit path heals
-        fault = injector.inject(Partition(mode="isolate", target="primary"))
+        fault = injector.inject(parse_fault({"kind": "partition", "target": "primary"}))
         ...
         injector.heal(fault)                     # or leave it to healing()
 
 Order of an inject: resolve the target against the cluster as it is now (recording the
-primary of that moment); refuse a target that is empty or not allowed before anything
-changes; write the journal entry (the heal steps) to disk; apply; record a FaultEvent.
-A failed apply heals what it did at once. Heals are idempotent and may be repeated.
+primary of that moment); refuse a target that is empty or not allowed, or a member already
+under a fault of the same layer (the kind's `layer`), before anything changes; ask the kind
+for its heal steps (`FaultSpec.plan`) and write them to the journal; apply (`FaultSpec.apply`);
+record a FaultEvent. The injector knows no kind by name: what a kind does, whether it is
+destructive or needs namespaces, is the kind's own (chaos/faults/kinds/). A failed apply heals
+what it did at once. Heals are idempotent and may be repeated.
 """
 
 from __future__ import annotations
@@ -22,15 +25,16 @@ from dataclasses import dataclass, field
 
 from chaos.backends.base import Cluster
 from chaos.backends.health import current_primary
-from chaos.errors import FaultError, HealError, HubchaosError, TargetError
-from chaos.faults import actions
 from chaos.faults.journal import Journal, JournalEntry
+from chaos.faults.kind import FaultContext, FaultSpec
 from chaos.faults.netfilter import fault_label
-from chaos.faults.specs import DESTRUCTIVE, NETWORK, Degrade, FaultSpec, Kill, Partition, Stop
-from chaos.faults.steps import HealStep, run_steps
+from chaos.faults.steps import run_steps
 from chaos.faults.targeting import resolve
 from chaos.faults.timeline import FaultTimeline
-from reports.rundir import FaultAction, FaultEvent
+from chaos.ownership import Owner
+from contract.errors import FaultError, HealError, HubchaosError, TargetError
+from contract.rundir import FaultAction, FaultEvent
+from locustfiles.errortext import describe
 
 
 @dataclass
@@ -51,9 +55,12 @@ class FaultInjector:
         journal: Journal,
         timeline: FaultTimeline | None = None,
         rng: random.Random | None = None,
+        owner: Owner | None = None,
     ) -> None:
         self.cluster = cluster
         self.journal = journal
+        # Who the faults belong to: `hubchaos heal` leaves them alone while this process runs.
+        self.owner = owner or Owner.current(f"fault-{os.getpid()}")
         self.timeline = timeline or FaultTimeline()
         self.rng = rng or random.Random()
         self.active: list[ActiveFault] = []
@@ -94,6 +101,7 @@ class FaultInjector:
             primary=primary,
             error=error,
             params={**spec.params(), **(extra or {})},
+            colour=spec.colour,
         )
         self.timeline.record(event)
         return event
@@ -112,8 +120,9 @@ class FaultInjector:
             try:
                 members = resolve(spec.target, self.cluster.members, statuses, self.rng)
                 self._check_allowed(spec, members)
-                label = fault_label(self.cluster.cluster_id, fault_id)
-                steps, net = self._plan(spec, members, label)
+                label = fault_label(self.cluster.cluster_id, fault_id, self.owner)
+                context = FaultContext(self.cluster, members, label)
+                steps = spec.plan(context)
             except HubchaosError as exc:
                 self._event(
                     fault_id, spec, FaultAction.INJECT, [], primary=primary, error=str(exc), extra=labels
@@ -125,22 +134,29 @@ class FaultInjector:
                 target=spec.target,
                 members=members,
                 params=spec.params(),
-                label=label,
+                label=context.label,
                 injected_at=time.time(),
                 pid=os.getpid(),
+                owner=self.owner,
                 cluster=self.cluster.state(),
                 steps=steps,
             )
-            self.journal.record(entry)
+            try:
+                self.journal.record(entry)
+            except FaultError as exc:
+                self._event(
+                    fault_id, spec, FaultAction.INJECT, members, primary=primary, error=str(exc), extra=labels
+                )
+                raise
             fault = ActiveFault(fault_id, spec, members, entry, labels=dict(labels or {}))
             at = (time.time(), time.monotonic())
             try:
-                extra = self._apply(spec, members, label, net)
+                extra = spec.apply(context)
             except BaseException as exc:
                 # Undo whatever part took effect before the failure (or the interrupt).
                 run_steps(self.cluster, entry.steps)
                 self.journal.remove(entry)
-                message = self.cluster.redact(str(exc)) or type(exc).__name__
+                message = self.cluster.redact(str(exc) if isinstance(exc, HubchaosError) else describe(exc))
                 inject = FaultAction.INJECT
                 self._event(
                     fault_id, spec, inject, members, primary=primary, at=at, error=message, extra=labels
@@ -158,7 +174,7 @@ class FaultInjector:
                 at=at,
                 extra={**fault.labels, **extra},
             )
-            restart_after = spec.restart_after_s if isinstance(spec, Kill | Stop) else None
+            restart_after = spec.heals_itself_after()
             if restart_after is not None:
                 fault.timer = threading.Timer(restart_after, self._heal_quietly, args=(fault,))
                 fault.timer.daemon = True
@@ -166,37 +182,22 @@ class FaultInjector:
             return fault
 
     def _check_allowed(self, spec: FaultSpec, members: list[str]) -> None:
-        if spec.kind in DESTRUCTIVE:
+        layer = spec.layer_name()
+        for active in self.active:
+            shared = sorted(set(active.members) & set(members))
+            if shared and active.spec.layer_name() == layer:
+                raise TargetError(
+                    f"fault {spec.kind} refused: {', '.join(shared)} is still under {active.spec.kind} "
+                    f"{active.fault_id}, and one member takes one {layer} fault at a time"
+                )
+        if spec.destructive:
             reason = self.cluster.destructive_refusal(members)
             if reason is not None:
                 raise TargetError(f"fault {spec.kind} refused: {reason}")
-        if spec.kind in NETWORK:
+        if spec.network:
             reason = self.cluster.network_refusal()
             if reason is not None:
                 raise TargetError(f"fault {spec.kind} refused: {reason}")
-
-    def _plan(
-        self, spec: FaultSpec, members: list[str], label: str
-    ) -> tuple[list[HealStep], actions.NetworkPlan | None]:
-        if isinstance(spec, Partition):
-            net = actions.partition_plan(spec, self.cluster, members)
-            return actions.network_steps(list(net.cut), label, shaped=False), net
-        if isinstance(spec, Degrade):
-            return actions.network_steps(members, label, shaped=True), None
-        return actions.plan(spec, members), None
-
-    def _apply(
-        self, spec: FaultSpec, members: list[str], label: str, net: actions.NetworkPlan | None
-    ) -> dict[str, object]:
-        if isinstance(spec, Partition):
-            assert net is not None
-            actions.apply_partition(self.cluster, net, label)
-            return {"cut": {m: len(a) for m, a in net.cut.items()}}
-        if isinstance(spec, Degrade):
-            methods = {m: actions.apply_degrade(spec, self.cluster, m, label) for m in members}
-            return {"via": sorted(set(methods.values()))}
-        actions.apply(spec, self.cluster, members, label)
-        return {}
 
     # --- heal -------------------------------------------------------------------------------
     def heal(self, fault: ActiveFault) -> None:

@@ -1,21 +1,31 @@
 """iptables rules inside a member's network namespace, each carrying a `hubchaos` label.
 
-Every rule a fault adds has the comment `hubchaos:fault:<cluster>:<fault>`, so its heal
-deletes exactly its own rules, and a sweep finds every rule any hubchaos run left behind.
+Every rule a fault adds has the comment `hubchaos:fault:<cluster>:<fault>:<owner>` (the owner
+as chaos.ownership.Owner.token), so its heal deletes exactly its own rules, and a sweep finds
+every rule any hubchaos run left behind and can tell whether the run that added it still runs.
 """
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 
+from chaos.ownership import Owner
 from chaos.system import CommandFailed, run
 
 FAULT_LABEL_PREFIX = "hubchaos:fault:"
 TABLES = ("filter", "nat", "mangle")
 
 
-def fault_label(cluster_id: str, fault_id: str) -> str:
-    return f"{FAULT_LABEL_PREFIX}{cluster_id}:{fault_id}"
+def fault_label(cluster_id: str, fault_id: str, owner: Owner | None = None) -> str:
+    label = f"{FAULT_LABEL_PREFIX}{cluster_id}:{fault_id}"
+    return f"{label}:{owner.token()}" if owner is not None else label
+
+
+def label_owner(label: str) -> Owner | None:
+    """The owner a fault label names (None: a label without one, from an older version)."""
+    parts = label.removeprefix(FAULT_LABEL_PREFIX).split(":", 2)
+    return Owner.from_token(parts[2]) if len(parts) == 3 else None
 
 
 def iptables(prefix: list[str], table: str, *args: str) -> None:
@@ -48,10 +58,17 @@ def _comments(args: list[str]) -> list[str]:
     return [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--comment"]
 
 
-def delete_labelled(prefix: list[str], label_prefix: str) -> int:
-    """Delete every rule whose comment starts with label_prefix; return how many went."""
+def rule_label(args: list[str], label_prefix: str) -> str:
+    return next(a for a in _comments(args) if a.startswith(label_prefix))
+
+
+def delete_labelled(prefix: list[str], label_prefix: str, keep: Callable[[str], bool] | None = None) -> int:
+    """Delete every rule whose comment starts with label_prefix (but those whose label `keep`
+    says to keep); return how many went."""
     deleted = 0
     for table, args in labelled_rules(prefix, label_prefix):
+        if keep is not None and keep(rule_label(args, label_prefix)):
+            continue
         try:
             iptables(prefix, table, "-D", *args[1:])
             deleted += 1

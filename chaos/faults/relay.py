@@ -30,10 +30,11 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import psutil
 
-from chaos.errors import FaultError
+from contract.errors import FaultError
 
 SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h
 MARK = 0x6863  # "hc": the relay's own upstream connections carry it
@@ -191,15 +192,16 @@ def start(prefix: list[str], label: str, member_port: int, delay_ms: float, jitt
     return int(line.split()[1])
 
 
-def stop(label_prefix: str) -> int:
-    """Kill every relay whose label starts with label_prefix; return how many."""
+def stop(label_prefix: str, keep: Callable[[str], bool] | None = None) -> int:
+    """Kill every relay whose label starts with label_prefix (but those whose label `keep` says
+    to keep); return how many."""
     killed = 0
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info["cmdline"] or []
         if "chaos.faults.relay" not in cmdline or "--label" not in cmdline:
             continue
         label = cmdline[cmdline.index("--label") + 1] if cmdline.index("--label") + 1 < len(cmdline) else ""
-        if label.startswith(label_prefix):
+        if label.startswith(label_prefix) and not (keep is not None and keep(label)):
             try:
                 proc.kill()
                 proc.wait(timeout=5)

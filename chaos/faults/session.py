@@ -1,10 +1,11 @@
 """Every exit path heals: normal end, exception, Ctrl-C and SIGTERM (and SIGHUP).
 
-`healing(injector)` installs handlers that turn SIGTERM and SIGHUP into `Terminated` (a
-BaseException, like KeyboardInterrupt, so no `except Exception` swallows it), heals every
-active fault on the way out, and restores the previous handlers. While it heals, further
+`healing(injector)` installs handlers that turn SIGTERM and SIGHUP into `Interrupted`
+(chaos/interrupts.py), heals every active fault on the way out, and restores the previous
+handlers. While it heals, further
 signals are noted and ignored, so an impatient second Ctrl-C cannot leave a fault behind.
-Only SIGKILL escapes it; for that, the journal and `hubchaos heal` exist.
+Only SIGKILL escapes it; for that, the journal and `hubchaos heal` exist. (A drill does not use
+this: its supervisor, chaos/drill/supervisor.py, owns the signals of the whole run.)
 """
 
 from __future__ import annotations
@@ -17,20 +18,13 @@ from types import FrameType
 from typing import Any
 
 from chaos.faults.injector import FaultInjector
+from chaos.interrupts import Interrupted
 
 HANDLED = (signal.SIGTERM, signal.SIGHUP)
 
 
-class Terminated(BaseException):
-    """The process was asked to terminate (SIGTERM/SIGHUP) while faults were active."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"terminated by {signal.Signals(signum).name}")
-        self.signum = signum
-
-
 def _raise(signum: int, frame: FrameType | None) -> None:
-    raise Terminated(signum)
+    raise Interrupted(signum)
 
 
 def _ignore(signum: int, frame: FrameType | None) -> None:

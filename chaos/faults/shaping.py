@@ -2,15 +2,20 @@
 
 The root qdisc of each of the member's interfaces (all but loopback) is replaced; healing
 deletes it again, which restores the kernel's default. Namespaces and containers that
-hubchaos created carry no other root qdisc, so a sweep may delete any netem or tbf there.
+hubchaos created carry no other root qdisc, so a sweep may delete any netem or tbf there. A qdisc
+carries no label, so the fault's label goes on the interface as its alias (`ip link ... alias`):
+the sweep reads the owner from it and leaves a live run's shaping alone.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from chaos.faults.specs import Degrade
 from chaos.system import CommandFailed, run
+
+if TYPE_CHECKING:
+    from chaos.faults.kinds.degrade import Degrade
 
 SHAPING_QDISCS = ("netem", "tbf")
 
@@ -29,6 +34,23 @@ def netem_supported(prefix: list[str]) -> bool:
         return False
     run([*prefix, "tc", "qdisc", "del", "dev", "lo", "root"], check=False)
     return True
+
+
+def mark(prefix: list[str], iface: str, label: str) -> None:
+    """Label a shaped interface (before its qdisc is replaced: a sweep never sees it unlabelled)."""
+    run([*prefix, "ip", "link", "set", "dev", iface, "alias", label])
+
+
+def labels(prefix: list[str]) -> dict[str, str]:
+    """Interface -> alias, for the interfaces that have one."""
+    out = run([*prefix, "ip", "-o", "link", "show"], check=False).stdout
+    found = {}
+    for line in out.splitlines():
+        name = re.match(r"^\d+: ([^:@\s]+)", line)
+        alias = re.search(r"\\\s+alias (.+)$", line)
+        if name and alias:
+            found[name.group(1)] = alias.group(1).strip()
+    return found
 
 
 def netem(prefix: list[str], iface: str, spec: Degrade) -> None:
@@ -51,6 +73,7 @@ def tbf(prefix: list[str], iface: str, rate_kbit: int) -> None:
 
 def clear(prefix: list[str], iface: str) -> None:
     run([*prefix, "tc", "qdisc", "del", "dev", iface, "root"], check=False)
+    run([*prefix, "ip", "link", "set", "dev", iface, "alias", ""], check=False)
 
 
 def shaped_interfaces(prefix: list[str]) -> list[str]:

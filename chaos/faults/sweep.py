@@ -1,74 +1,152 @@
-"""Heal what a killed run left: the journal's entries first, then anything still labelled.
+"""`hubchaos heal`: undo what runs that are gone left behind, and nothing of runs that still run.
 
-The journal knows each fault's heal steps (paused and stopped members included). The label
-sweep then catches what no journal entry names (an entry lost with its disk, a run of an
-older version): iptables rules labelled `hubchaos:fault:` and netem/tbf qdiscs in hubchaos
-namespaces and in the network namespaces of hubchaos-labelled containers, delay relays, and
-paused hubchaos-labelled containers.
+    1. the journal       each entry's heal steps, if its owner is gone (HealScope)
+    2. the label sweep   what no journal entry names (an entry lost with its disk, another state
+                         directory's run that was killed): iptables rules labelled
+                         `hubchaos:fault:`, delay relays, shaped interfaces (labelled by their
+                         alias) in hubchaos namespaces and in hubchaos containers' namespaces, and
+                         paused hubchaos containers; each label names its owner, so a live run's
+                         are left alone, whatever state directory it uses
+    3. orphaned clusters drills' registered clusters whose run is gone: stopped and unregistered,
+                         found from the state directory alone (member pids and start times,
+                         container ids, namespace names), even with the run directory deleted
+
+Every item gets one line in the report: healed, swept, stopped, or left alone and why.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from docker.errors import DockerException
 
-from chaos.backends import attach
+from chaos.backends import STATE_FILE, ClusterState, attach, load_state
 from chaos.backends import netns as ns
-from chaos.backends.containers import LABEL, docker_client
-from chaos.errors import BackendError
+from chaos.backends.base import Cluster
+from chaos.backends.containers import LABEL, LABEL_OWNER, docker_client
 from chaos.faults import relay, shaping
-from chaos.faults.journal import Journal
-from chaos.faults.netfilter import FAULT_LABEL_PREFIX, delete_labelled
+from chaos.faults.journal import Journal, JournalEntry
+from chaos.faults.netfilter import FAULT_LABEL_PREFIX, delete_labelled, label_owner
 from chaos.faults.steps import run_steps
+from chaos.ownership import HealScope, Owner
 from chaos.system import CommandFailed, have, is_root
+from contract.errors import BackendError, HubchaosError
 
 
 @dataclass
 class HealReport:
-    healed: list[str] = field(default_factory=list)  # one line per healed journal entry
-    swept: list[str] = field(default_factory=list)  # one line per leftover the sweep removed
-    errors: list[str] = field(default_factory=list)
+    healed: list[str] = field(default_factory=list)  # journal entries healed
+    swept: list[str] = field(default_factory=list)  # leftovers the label sweep removed
+    stopped: list[str] = field(default_factory=list)  # orphaned clusters stopped
+    left: list[str] = field(default_factory=list)  # what belongs to live runs, and why it stays
+    notes: list[str] = field(default_factory=list)  # journal files set aside, once
+    errors: list[str] = field(default_factory=list)  # what could not be undone
 
 
-def heal_journal(journal: Journal, report: HealReport) -> None:
-    entries, problems = journal.entries()
-    report.errors.extend(problems)
-    for entry in entries:
+def _describe(entry: JournalEntry) -> str:
+    return f"{entry.fault_id} {entry.kind} on {', '.join(entry.members)} (cluster {entry.cluster.cluster_id})"
+
+
+def _whose(owner: Owner | None) -> str:
+    if owner is None:
+        return "no owner on record"
+    return f"run {owner.run} (pid {owner.pid}{'' if owner.alive() else ', gone'})"
+
+
+def registrations(state_dir: Path) -> list[tuple[Path, ClusterState]]:
+    """Every cluster registered in the state directory (unreadable ones are skipped)."""
+    found = []
+    for path in sorted((state_dir / "clusters").glob(f"*/{STATE_FILE}")):
         try:
-            cluster = attach(entry.cluster)
+            found.append((path, load_state(path)))
+        except BackendError:
+            continue
+    return found
+
+
+def _attach_entry(entry: JournalEntry, state_dir: Path) -> Cluster:
+    """The entry's cluster as its registration has it now (members restarted since the fault
+    have new pids), else as the entry recorded it."""
+    for path, state in registrations(state_dir):
+        if state.cluster_id == entry.cluster.cluster_id and state.backend == entry.cluster.backend:
+            return attach(state, registration=path)
+    return attach(entry.cluster)
+
+
+def heal_journal(
+    journal: Journal, report: HealReport, scope: HealScope | None = None, state_dir: Path | None = None
+) -> None:
+    """Heal the entries `scope` covers (default: those whose owner is gone); clusters are
+    attached through their registration in `state_dir` (default: the journal's parent)."""
+    scope = scope or HealScope()
+    state_dir = state_dir or journal.directory.parent
+    entries, problems = journal.entries()
+    report.notes.extend(problems)
+    for entry in entries:
+        if not scope.covers(entry.owner):
+            report.left.append(f"{_describe(entry)}: {scope.why_not(entry.owner)}")
+            continue
+        try:
+            cluster = _attach_entry(entry, state_dir)
         except BackendError as exc:
-            report.errors.append(f"{entry.key}: {exc}")
+            report.errors.append(f"{_describe(entry)}: {exc}")
             continue
         failed = run_steps(cluster, entry.steps)
         cluster.close_clients()
         if failed:
-            report.errors.append(f"{entry.key} ({entry.kind}): {'; '.join(failed)}")
+            report.errors.append(f"{_describe(entry)}: {'; '.join(failed)}")
         else:
             journal.remove(entry)
-            report.healed.append(f"{entry.key}: {entry.kind} on {', '.join(entry.members)}")
+            report.healed.append(f"{_describe(entry)} of {_whose(entry.owner)}")
 
 
-def sweep_prefix(prefix: list[str], where: str, report: HealReport) -> None:
+def _keep(scope: HealScope, left: Counter[str]) -> Callable[[str], bool]:
+    """Whether to keep an item with this label (its owner is out of scope), counting why."""
+
+    def keep(label: str) -> bool:
+        owner = label_owner(label)
+        if scope.covers(owner):
+            return False
+        left[scope.why_not(owner)] += 1
+        return True
+
+    return keep
+
+
+def sweep_prefix(prefix: list[str], where: str, report: HealReport, scope: HealScope) -> None:
+    left: Counter[str] = Counter()
+    keep = _keep(scope, left)
     try:
-        rules = delete_labelled(prefix, FAULT_LABEL_PREFIX)
+        rules = delete_labelled(prefix, FAULT_LABEL_PREFIX, keep=keep)
         if rules:
             report.swept.append(f"{where}: {rules} iptables rule(s)")
+        aliases = shaping.labels(prefix)
         for iface in shaping.shaped_interfaces(prefix):
+            label = aliases.get(iface, "")
+            if label.startswith(FAULT_LABEL_PREFIX) and keep(label):
+                continue
             shaping.clear(prefix, iface)
             report.swept.append(f"{where}: qdisc on {iface}")
     except CommandFailed as exc:
         report.errors.append(f"{where}: {exc}")
+    for why, count in left.items():
+        report.left.append(f"{where}: {count} labelled item(s): {why}")
 
 
-def sweep_labels(report: HealReport) -> None:
-    relays = relay.stop(FAULT_LABEL_PREFIX)
+def sweep_labels(report: HealReport, scope: HealScope) -> None:
+    left: Counter[str] = Counter()
+    relays = relay.stop(FAULT_LABEL_PREFIX, keep=_keep(scope, left))
     if relays:
         report.swept.append(f"{relays} delay relay(s)")
+    for why, count in left.items():
+        report.left.append(f"{count} delay relay(s): {why}")
     if not is_root():
         return
     for name in ns.list_namespaces():
-        sweep_prefix(ns.exec_prefix(name), f"namespace {name}", report)
+        sweep_prefix(ns.exec_prefix(name), f"namespace {name}", report, scope)
     try:
         client = docker_client()
     except BackendError:
@@ -79,16 +157,46 @@ def sweep_labels(report: HealReport) -> None:
         report.errors.append(f"docker: {exc}")
         return
     for c in containers:
+        owner = Owner.from_token(c.labels.get(LABEL_OWNER, ""))
         if c.status == "paused":
-            c.unpause()
-            report.swept.append(f"container {c.name}: unpaused")
+            if scope.covers(owner):
+                c.unpause()
+                report.swept.append(f"container {c.name}: unpaused")
+            else:
+                report.left.append(f"container {c.name}: paused: {scope.why_not(owner)}")
         pid = int(c.attrs["State"]["Pid"])
         if pid and have("nsenter"):
-            sweep_prefix(["nsenter", "-t", str(pid), "-n"], f"container {c.name}", report)
+            sweep_prefix(["nsenter", "-t", str(pid), "-n"], f"container {c.name}", report, scope)
 
 
-def heal_everything(journal: Journal) -> HealReport:
+def stop_orphans(state_dir: Path, report: HealReport, scope: HealScope) -> None:
+    """Stop the registered clusters of runs that are gone (a standing cluster, one with no
+    owner, is never an orphan: `hubchaos cluster down` stops it)."""
+    for path, state in registrations(state_dir):
+        owner = state.owner
+        if owner is None:
+            continue
+        if scope.run is not None:
+            if not owner.is_run(scope.run):
+                continue
+        elif owner.alive():
+            continue
+        name = path.parent.name
+        try:
+            cluster = attach(state, registration=path)
+            cluster.down()
+            cluster.unregister()
+        except (HubchaosError, DockerException, OSError) as exc:
+            report.errors.append(f"cluster {name}: not stopped: {exc}")
+            continue
+        members = len(state.addresses)
+        report.stopped.append(f"cluster {name} ({state.backend}, {members} members) of {_whose(owner)}")
+
+
+def heal_everything(journal: Journal, state_dir: Path, scope: HealScope | None = None) -> HealReport:
+    scope = scope or HealScope()
     report = HealReport()
-    heal_journal(journal, report)
-    sweep_labels(report)
+    heal_journal(journal, report, scope, state_dir)
+    sweep_labels(report, scope)
+    stop_orphans(state_dir, report, scope)
     return report

@@ -20,7 +20,7 @@ import random
 
 from chaos.backends.base import Member
 from chaos.backends.health import MemberStatus, current_primary
-from chaos.errors import TargetError
+from contract.errors import TargetError
 
 ROLES = ("primary", "secondary", "secondaries", "any", "majority", "minority")
 

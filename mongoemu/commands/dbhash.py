@@ -11,6 +11,7 @@ import bson
 
 from mongoemu.commands.registry import CommandContext, command
 from mongoemu.errors import CommandError
+from mongoemu.operation import checkpoint
 from mongoemu.storage.collection import id_key
 from mongoemu.wire import CODEC
 
@@ -32,6 +33,7 @@ async def db_hash(ctx: CommandContext) -> dict[str, Any]:
         digest = hashlib.md5()
         for doc in sorted(storage.iter_documents(prefix + name), key=lambda d: id_key(d["_id"])):
             digest.update(bson.encode(doc, codec_options=CODEC))
+            checkpoint()
         collections[name] = digest.hexdigest()
         overall.update(collections[name].encode())
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,12 +40,13 @@ def _exists(existing: IndexSpec, wanted: IndexSpec) -> bool:
 @command("createIndexes", write=True)
 async def create_indexes(ctx: CommandContext) -> dict[str, Any]:
     db, name, _ = namespace(ctx)
-    specs = [IndexSpec.parse(doc) for doc in array(ctx, "indexes")]
+    docs = array(ctx, "indexes")
+    engine = ctx.member.engine
+    coll = engine.collection(db, name)
+    specs = [_inherit_collation(IndexSpec.parse(doc), doc, coll) for doc in docs]
     if not specs:
         raise CommandError(2, "Must specify at least one index to create")
-    engine = ctx.member.engine
     batch = WriteBatch(ctx)
-    coll = engine.collection(db, name)
     before = len(coll.index_names()) if coll is not None else 1
     created_coll = False
     todo: list[IndexSpec] = []
@@ -57,9 +59,14 @@ async def create_indexes(ctx: CommandContext) -> dict[str, Any]:
                 todo.append(spec)
         if todo:
             created_coll = batch.ensure_collection(db, name)
+            if batch.txn is None:  # a transaction's index is built as its commit applies it
+                _build(ctx, db, name, todo)
         for spec in todo:
             batch.write("c", f"{db}.$cmd", {"createIndexes": name, **spec.to_document()})
     finally:
+        built = engine.collection(db, name)
+        for spec in todo if built is not None else []:
+            built.abandon_index(spec.name)
         batch.flush()
     coll = engine.collection(db, name)
     after = len(coll.index_names()) if coll is not None else 1
@@ -72,6 +79,30 @@ async def create_indexes(ctx: CommandContext) -> dict[str, Any]:
     if not todo:
         reply["note"] = "all indexes already exist"
     return await batch.finish(reply)
+
+
+def _inherit_collation(spec: IndexSpec, doc: Any, coll: Collection | None) -> IndexSpec:
+    """An index without a `collation` of its own takes its collection's default, as on mongod."""
+    if coll is None or coll.collation is None or "collation" in doc:
+        return spec
+    return dataclasses.replace(spec, collation=coll.collation)
+
+
+def _build(ctx: CommandContext, db: str, name: str, specs: list[IndexSpec]) -> None:
+    """Build the indexes before their oplog entries are written: the build yields while
+    writes go on, and each entry then only makes its finished index live (the caller abandons
+    what is left unused)."""
+    engine = ctx.member.engine
+    coll = engine.collection(db, name)
+    assert coll is not None
+    for spec in specs:
+        coll.prepare_index(spec)
+    if engine.collection(db, name) is not coll:
+        raise CommandError(
+            276,
+            f"Index build on {db}.{name} aborted: the collection was dropped",
+            code_name="IndexBuildAborted",
+        )
 
 
 def _collection(ctx: CommandContext) -> tuple[str, str, Collection]:
@@ -117,7 +148,10 @@ async def drop_indexes(ctx: CommandContext) -> dict[str, Any]:
     batch = WriteBatch(ctx)
     try:
         for target in targets:
-            batch.write("c", f"{db}.$cmd", {"dropIndexes": name, "index": target})
+            spec = coll.find_spec(target)
+            # mongod logs the dropped index's spec in o2 (change streams describe it from there).
+            o2 = spec.to_document() if spec is not None else None
+            batch.write("c", f"{db}.$cmd", {"dropIndexes": name, "index": target}, o2=o2)
     finally:
         batch.flush()
     return await batch.finish({"nIndexesWas": len(names), "ok": 1.0})

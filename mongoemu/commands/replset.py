@@ -35,7 +35,9 @@ async def repl_set_initiate(ctx: CommandContext) -> dict[str, Any]:
 
 @command("replSetGetConfig", admin_only=True, always_allowed=True)
 async def repl_set_get_config(ctx: CommandContext) -> dict[str, Any]:
-    return {"config": ctx.member.coordinator.require_config().to_document(), "ok": 1.0}
+    config = ctx.member.coordinator.require_config()
+    include = bool(ctx.body.get("$_internalIncludeNewlyAdded", False))
+    return {"config": config.to_document(include_newly_added=include), "ok": 1.0}
 
 
 @command("replSetGetStatus", admin_only=True, always_allowed=True)
@@ -48,11 +50,15 @@ async def repl_set_get_status(ctx: CommandContext) -> dict[str, Any]:
 async def repl_set_step_down(ctx: CommandContext) -> dict[str, Any]:
     _replicated(ctx)
     secs = _seconds(ctx.argument, "stepDownSecs", 60.0) or 60.0
-    catch_up = _seconds(ctx.body.get("secondaryCatchUpPeriodSecs"), "secondaryCatchUpPeriodSecs", 10.0)
+    force = bool(ctx.body.get("force", False))
+    # mongod's default catch-up period is 10 s, and 0 with force.
+    catch_up = _seconds(
+        ctx.body.get("secondaryCatchUpPeriodSecs"), "secondaryCatchUpPeriodSecs", 0.0 if force else 10.0
+    )
     if catch_up > secs:
         raise CommandError(2, "stepdown period must be longer than secondaryCatchUpPeriodSecs")
     coordinator = ctx.member.coordinator
-    successor = await stepdown.step_down(coordinator, secs, catch_up, bool(ctx.body.get("force", False)))
+    successor = await stepdown.step_down(coordinator, secs, catch_up, force)
     coordinator.spawn(stepdown.hand_over(coordinator, successor))
     return {"ok": 1.0}
 

@@ -24,8 +24,13 @@ def _lsids(ctx: CommandContext) -> list[Mapping[str, Any]]:
 
 def _close_cursors(ctx: CommandContext) -> dict[str, Any]:
     # mongod keeps the retryable-write state of ended or killed sessions until they expire,
-    # so a late retry still finds its result; what ends with the session is its cursors.
-    ctx.member.cursors.kill_sessions({session_key(lsid) for lsid in _lsids(ctx)})
+    # so a late retry still finds its result; what ends with the session is its cursors and
+    # its open transaction.
+    lsids = _lsids(ctx)
+    keys = {session_key(lsid) for lsid in lsids}
+    ctx.member.cursors.kill_sessions(keys)
+    ctx.member.transactions.kill_sessions(keys)
+    ctx.member.session_cache.end(lsids)
     return {"ok": 1.0}
 
 
@@ -42,6 +47,7 @@ async def kill_sessions(ctx: CommandContext) -> dict[str, Any]:
 @command("killAllSessions", "killAllSessionsByPattern", always_allowed=True)
 async def kill_all_sessions(ctx: CommandContext) -> dict[str, Any]:
     ctx.member.cursors.kill_sessions({c.session for c in ctx.member.cursors.all() if c.session is not None})
+    ctx.member.transactions.kill_all()
     return {"ok": 1.0}
 
 

@@ -23,16 +23,24 @@ class MemberConfig:
     hidden: bool = False
     secondary_delay_secs: int = 0
     tags: dict[str, str] = field(default_factory=dict)
+    # mongod 4.4+: a voting member a reconfig added counts as a non-voter until the primary sees it
+    # SECONDARY, RECOVERING or ROLLBACK (it has synced), so it cannot hold majorities up meanwhile.
+    newly_added: bool = False
 
     @property
     def electable(self) -> bool:
         return self.priority > 0 and self.votes > 0
 
-    def to_document(self) -> dict[str, Any]:
-        return {
-            "_id": self.id,
-            "host": self.host,
-            "arbiterOnly": False,
+    @property
+    def voter(self) -> bool:
+        """mongod's isVoter(): votes, and not newly added."""
+        return self.votes > 0 and not self.newly_added
+
+    def to_document(self, include_newly_added: bool = True) -> dict[str, Any]:
+        doc: dict[str, Any] = {"_id": self.id, "host": self.host, "arbiterOnly": False}
+        if include_newly_added and self.newly_added:
+            doc["newlyAdded"] = True
+        return doc | {
             "buildIndexes": True,
             "hidden": self.hidden,
             "priority": self.priority,
@@ -79,7 +87,8 @@ class ReplSetConfig:
 
     @property
     def voting_members(self) -> tuple[MemberConfig, ...]:
-        return tuple(m for m in self.members if m.votes > 0)
+        """The members that count for majorities and elections (newly added ones do not)."""
+        return tuple(m for m in self.members if m.voter)
 
     @property
     def majority(self) -> int:
@@ -108,20 +117,26 @@ class ReplSetConfig:
     def with_version_and_term(self, version: int, term: int) -> ReplSetConfig:
         return replace(self, version=version, term=term)
 
+    def with_newly_added(self, ids: set[int]) -> ReplSetConfig:
+        """The config with exactly the members `ids` marked newly added."""
+        return replace(self, members=tuple(replace(m, newly_added=m.id in ids) for m in self.members))
+
     def member_by_host(self, host: str) -> MemberConfig | None:
         return next((m for m in self.members if m.host == host), None)
 
     def member_by_id(self, member_id: int) -> MemberConfig | None:
         return next((m for m in self.members if m.id == member_id), None)
 
-    def to_document(self) -> dict[str, Any]:
+    def to_document(self, include_newly_added: bool = True) -> dict[str, Any]:
+        """The config document; replSetGetConfig leaves `newlyAdded` out, as mongod does unless
+        asked with `$_internalIncludeNewlyAdded`, so that what it returns can be sent back."""
         return {
             "_id": self.name,
             "version": self.version,
             "term": self.term,
             "protocolVersion": 1,
             "writeConcernMajorityJournalDefault": True,
-            "members": [m.to_document() for m in self.members],
+            "members": [m.to_document(include_newly_added) for m in self.members],
             "settings": self.settings.to_document(),
         }
 
@@ -174,13 +189,14 @@ class ReplSetConfig:
                     hidden=hidden,
                     secondary_delay_secs=delay,
                     tags=dict(tags),
+                    newly_added=bool(m.get("newlyAdded", False)),
                 )
             )
         if len({m.id for m in members}) != len(members):
             raise _invalid("replica set configuration has duplicate member _id values")
         if len({m.host for m in members}) != len(members):
             raise _invalid("replica set configuration has duplicate member hosts")
-        voting = sum(m.votes for m in members)
+        voting = sum(1 for m in members if m.voter)
         if voting == 0:
             raise _invalid("replica set configuration must have at least one voting member")
         if voting > 7:

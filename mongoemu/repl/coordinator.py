@@ -16,16 +16,22 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bson import Binary, Int64, Timestamp
 
-from mongoemu.errors import CommandError, not_primary_no_secondary_ok, not_writable_primary
+from mongoemu.errors import (
+    CloseConnection,
+    CommandError,
+    interrupted_by_state_change,
+    not_primary_no_secondary_ok,
+    not_writable_primary,
+)
 from mongoemu.oplog import NULL_OPTIME, OplogEntry, OpTime, TimestampClock
 from mongoemu.repl import reconfig, status, stepdown, topology
-from mongoemu.repl.config import ReplSetConfig
+from mongoemu.repl.config import MemberConfig, ReplSetConfig
 from mongoemu.repl.election import Elections
 from mongoemu.repl.heartbeat import Heartbeats
 from mongoemu.repl.majority import MajorityView
@@ -37,11 +43,13 @@ from mongoemu.repl.peer import Peers
 from mongoemu.repl.reporter import Reporter
 from mongoemu.repl.state import LeaderMode, MemberState, Role
 from mongoemu.repl.sync import SyncLoop
+from mongoemu.repl.topology_version import ClientTopologyVersion, TopologyVersion
 from mongoemu.repl.write_concern import WriteConcern, WriteConcerns, shutdown_error, stepped_down_error
 
 if TYPE_CHECKING:
     from mongoemu.commands.registry import CommandContext, CommandSpec
     from mongoemu.member import Member
+    from mongoemu.operation import Operation
 
 log = logging.getLogger("mongoemu.repl")
 
@@ -61,7 +69,7 @@ class ReplicationCoordinator:
         self.self_id: int | None = None
         self.state = MemberState.STARTUP if self.set_name else MemberState.PRIMARY
         self.role = Role.FOLLOWER
-        self.leader_mode = LeaderMode.NOT_LEADER
+        self._leader_mode = LeaderMode.NOT_LEADER
         self.term = 0
         self.clock = TimestampClock()
         self.last_applied = NULL_OPTIME
@@ -82,6 +90,8 @@ class ReplicationCoordinator:
         self.oplog_written = Notifier()
         self.progress = Notifier()
         self.state_changed = Notifier()
+        self.topology_version = TopologyVersion()
+        self._topology_key: tuple[Any, ...] | None = None
         self.write_concerns = WriteConcerns(self)
         self.majority = MajorityView()
         self.peers = Peers()
@@ -112,6 +122,24 @@ class ReplicationCoordinator:
         if data is not None:
             return data.host
         return f"{self.member.advertised_host}:{self.member.options.port}"
+
+    @property
+    def self_config(self) -> MemberConfig | None:
+        """This member's entry in the current config; None without a config or outside it."""
+        if self.config is None or self.self_id is None:
+            return None
+        return self.config.member_by_id(self.self_id)
+
+    @property
+    def leader_mode(self) -> LeaderMode:
+        return self._leader_mode
+
+    @leader_mode.setter
+    def leader_mode(self, mode: LeaderMode) -> None:
+        # Writability is in hello: a stepdown's "no writes" window and the end of a new
+        # primary's catch-up are topology changes.
+        self._leader_mode = mode
+        self.refresh_topology(f"leader mode {mode.value}")
 
     @property
     def writable(self) -> bool:
@@ -175,6 +203,46 @@ class ReplicationCoordinator:
     def hello_fields(self) -> dict[str, Any]:
         return status.hello_fields(self)
 
+    def refresh_topology(self, reason: str) -> None:
+        """Increment topologyVersion, answering waiting monitors, if anything `hello` says about
+        the topology changed: state, writability, the primary, the config, our term as primary."""
+        config = self.config
+        key = (
+            self.state,
+            self.writable,
+            self.primary_host(),
+            (config.version, config.term) if config is not None else None,
+            self.self_id,
+            self.term if self.role is Role.LEADER else None,
+        )
+        if key != self._topology_key:
+            first = self._topology_key is None
+            self._topology_key = key
+            if not first:
+                self.topology_version.increment(reason)
+
+    async def await_hello(
+        self,
+        awaitable: tuple[ClientTopologyVersion, int] | None,
+        peer_gone: Callable[[], asyncio.Future[None]],
+    ) -> None:
+        """mongod's awaitHelloResponse: return when `hello` may answer. An awaitable hello with
+        our process id and current counter waits for the next change or maxAwaitTimeMS; in
+        quiesce mode every hello fails with ShutdownInProgress. A client that disconnects ends
+        the wait and its connection."""
+        version = self.topology_version
+        version.check_not_quiescing()
+        if awaitable is None:
+            return
+        client, max_await_ms = awaitable
+        if not version.must_wait(client, self.standalone):
+            return
+        gone = peer_gone()
+        await version.wait_for_change(max_await_ms / 1000, gone)
+        if gone.done():
+            raise CloseConnection("the client disconnected during an awaitable hello")
+        version.check_not_quiescing()
+
     def decorate_reply(self, reply: dict[str, Any], request: dict[str, Any] | None = None) -> None:
         if self.standalone or self.config is None:
             return
@@ -215,11 +283,7 @@ class ReplicationCoordinator:
         if self.standalone:
             return OpTime(self.clock.next(), -1)
         if not self.writable:
-            raise CommandError(
-                11602,
-                "Operation was interrupted because a replica set state change occurred",
-                code_name="InterruptedDueToReplStateChange",
-            )
+            raise interrupted_by_state_change()
         return OpTime(self.clock.next(), self.term)
 
     def on_local_write(self, optime: OpTime) -> None:
@@ -274,10 +338,11 @@ class ReplicationCoordinator:
         return self.standalone or (self.config is not None and len(self.config.voting_members) == 1)
 
     async def await_write_concern(
-        self, optime: OpTime, write_concern: dict[str, Any] | None
+        self, optime: OpTime, write_concern: dict[str, Any] | None, op: Operation
     ) -> dict[str, Any] | None:
-        """Wait until `write_concern` holds for `optime`; return a writeConcernError or None."""
-        return await self.write_concerns.wait(optime, write_concern)
+        """Wait until `write_concern` holds for `optime`, no longer than `op`'s deadline;
+        return a writeConcernError or None."""
+        return await self.write_concerns.wait(optime, write_concern, op)
 
     async def wait_for_read_concern(self, read_concern: dict[str, Any] | None, timeout: float | None) -> None:
         """Block a read until the data it asks for is visible: `afterClusterTime` against the
@@ -321,6 +386,7 @@ class ReplicationCoordinator:
         self.commit_wall = wall
         self.majority.advance(point)
         self.write_concerns.release()
+        self.progress.notify()  # majority reads and change streams wait for the commit point
 
     def learn_commit_point(self, point: OpTime, wall: datetime, from_sync_source: bool) -> None:
         """A commit point heard from another member. mongod's rule: one from a different term
@@ -388,10 +454,11 @@ class ReplicationCoordinator:
             self.elections.cancel_takeovers()
         self.elections.reset_timer()
         self.state_changed.notify()
+        self.refresh_topology(f"state {state.name}")
         single = self.config is not None and len(self.config.members) == 1
         if state is MemberState.SECONDARY and previous is not MemberState.PRIMARY and single:
             # A one-member set needs no election timeout (mongod's single-node prompt election).
-            self.spawn(self.elections.run("singleNodePromptElection"))
+            self.elections.begin("singleNodePromptElection")
 
     def update_term(self, term: int, reason: str) -> bool:
         """Adopt a higher term seen in any message; a primary steps down first."""
@@ -404,6 +471,10 @@ class ReplicationCoordinator:
         self.meta.term = term
         self.meta_file.save(self.meta)
         self.member.groundtruth.record("term", term=term, previous=previous, reason=reason)
+        # mongod's _updateTerm_inlock: a new term reschedules the election timeout with a fresh
+        # random offset and cancels a pending priority takeover.
+        self.elections.cancel_takeovers()
+        self.elections.reset_timer()
         self.sync.on_new_term()
         self.state_changed.notify()
         return True
@@ -422,12 +493,12 @@ class ReplicationCoordinator:
             if data.host in responders:
                 data.update_liveness(now)
         self.role = Role.LEADER
-        self.leader_mode = LeaderMode.CATCHING_UP
+        self._leader_mode = LeaderMode.CATCHING_UP
         self.election_time = self.clock.next()
         self.first_optime_of_term = MAX_OPTIME
         self.member.groundtruth.record("election", outcome="won", term=term, reason=reason, votes=votes)
         self.set_state(MemberState.PRIMARY)
-        me = self.config.member_by_id(self.self_id) if self.self_id is not None else None
+        me = self.self_config
         self.candidate_metrics = {
             "lastElectionReason": reason,
             "lastElectionDate": now_wall(),
@@ -474,10 +545,12 @@ class ReplicationCoordinator:
         if self.role is not Role.LEADER:
             return
         self.role = Role.FOLLOWER
-        self.leader_mode = LeaderMode.NOT_LEADER
+        self._leader_mode = LeaderMode.NOT_LEADER
         self.election_time = None
         self.first_optime_of_term = MAX_OPTIME
         self.write_concerns.fail_all(stepped_down_error())
+        # As mongod, writes in progress end at their next checkpoint; reads go on.
+        self.member.operations.interrupt(interrupted_by_state_change(), writes_only=True)
         self.member.groundtruth.record("stepdown", term=self.term, reason=reason)
         log.info("Stepping down from primary", extra={"attr": {"reason": reason}})
         self.set_state(MemberState.SECONDARY)
@@ -529,10 +602,11 @@ class ReplicationCoordinator:
             source=source,
             members=[
                 {"_id": m.id, "host": m.host, "priority": m.priority, "votes": m.votes, "tags": dict(m.tags)}
+                | ({"newlyAdded": True} if m.newly_added else {})
                 for m in config.members
             ],
         )
-        me = config.member_by_id(self.self_id) if self.self_id is not None else None
+        me = self.self_config
         if self.role is Role.LEADER and (me is None or not me.electable):
             self.step_down_now("no longer electable in the new config")
         if first or (not was_member and self.self_id is not None):
@@ -544,6 +618,7 @@ class ReplicationCoordinator:
         else:
             self.heartbeats.restart()
             self.elections.reset_timer()
+        self.refresh_topology(f"config version {config.version}")
 
     def _adopt(self, config: ReplSetConfig) -> None:
         mine = self.member.find_self(config)
@@ -613,18 +688,34 @@ class ReplicationCoordinator:
         self.spawn(self._liveness_loop())
         self.spawn(self._noop_writer())
 
-    async def stop(self) -> None:
-        """Shut replication down; a primary first hands over to a caught-up secondary, waiting up
-        to 10 s (mongod does so on SIGTERM), unless `shutdown` was forced."""
+    async def stop(self, timeout_secs: float) -> None:
+        """Shut replication down within `timeout_secs`, as mongod's shutdownTask: a primary
+        steps down (waiting for a caught-up secondary, then forced) and hands over, unless
+        `shutdown` was forced; a secondary then spends what is left in quiesce mode, still
+        serving but answering every hello with ShutdownInProgress so that drivers route away
+        before its connections close. From the start it stands for no election and grants no vote."""
         if self.standalone:
             return
         self.stopping = True
+        deadline = time.monotonic() + timeout_secs
         if self.handoff_on_stop and self.writable:
             try:
-                successor = await stepdown.step_down(self, step_down_secs=10, catch_up_secs=10, force=True)
+                successor = await stepdown.step_down(
+                    self, step_down_secs=timeout_secs, catch_up_secs=timeout_secs, force=True
+                )
                 await stepdown.hand_over(self, successor)
             except CommandError as exc:
                 log.info("no stepdown before shutdown", extra={"attr": {"reason": str(exc)}})
+        quiesce = deadline - time.monotonic()
+        if self.state is MemberState.SECONDARY and quiesce > 0:
+            self.topology_version.enter_quiesce()
+            self.member.groundtruth.record("quiesce", seconds=round(quiesce, 3))
+            log.info(
+                "Entering quiesce mode for shutdown",
+                extra={"attr": {"quiesceTimeMillis": int(quiesce * 1000)}},
+            )
+            await asyncio.sleep(quiesce)
+            log.info("Exiting quiesce mode for shutdown")
         self.write_concerns.fail_all(shutdown_error())
         self.elections.cancel_timer()
         self.elections.cancel_takeovers()

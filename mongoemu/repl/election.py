@@ -1,11 +1,16 @@
 """Elections (protocol version 1): the election timer, dry run and real election, votes, takeovers.
 
 A secondary that hears nothing from a primary of its term for electionTimeoutMillis plus a
-random offset of up to 15 % of it (mongod's replElectionTimeoutOffsetLimitFraction) stands:
-it first asks for votes in a dry run that changes no one's term, then increments its term,
-votes for itself (persisted) and asks again. A voter grants one vote per term, persisted before
-it answers, and only to a candidate at least as up to date as itself. A member whose priority is
-higher than the primary's schedules a priority takeover after (rank + 1) x electionTimeoutMillis.
+random offset of up to 15 % of it (mongod's replElectionTimeoutOffsetLimitFraction, drawn anew
+at every reset) stands. As mongod, the timer is reset by a heartbeat answer from the primary of
+our term, by every oplog batch from a sync source that knows a primary, by a new term (seen in
+any message, or our own as a candidate) and by a vote granted. When it fires, the member decides
+at once whether it stands and becomes a candidate in its current term; anything newer seen
+before its election runs supersedes it. It first asks for votes in a dry run that changes no
+one's term, then increments its term, votes for itself (persisted) and asks again. A voter
+grants one vote per term, persisted before it answers, and only to a candidate at least as up to
+date as itself. A member whose priority is higher than the primary's schedules a priority
+takeover after (rank + 1) x electionTimeoutMillis.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mongoemu.errors import CommandError
 from mongoemu.repl import topology
 from mongoemu.repl.member_data import MemberData
 from mongoemu.repl.messages import VoteRequest, VoteResponse, now_wall
@@ -65,13 +71,10 @@ class Elections:
         """Cancel and reschedule the election timeout (only an electable secondary has one)."""
         self.cancel_timer()
         coord = self.coord
-        config = coord.config
-        if coord.stopping or config is None or coord.state is not MemberState.SECONDARY:
+        me = coord.self_config
+        if coord.stopping or me is None or not me.electable or coord.state is not MemberState.SECONDARY:
             return
-        me = config.member_by_id(coord.self_id) if coord.self_id is not None else None
-        if me is None or not me.electable:
-            return
-        delay = config.settings.election_timeout_millis / 1000 + self.random_offset()
+        delay = coord.settings_ms[0] / 1000 + self.random_offset()
         self.timer_due = time.monotonic() + delay
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(delay, self._fire, "electionTimeout", loop.time() + delay)
@@ -96,7 +99,7 @@ class Elections:
         if late > self.coord.pause_threshold:
             self.coord.on_resumed(late)
             return
-        self.coord.spawn(self.run(reason))
+        self.begin(reason)
 
     def consider_takeover(self, primary: MemberData) -> None:
         """On a heartbeat from the primary of our term: schedule a priority takeover if we rank higher."""
@@ -110,7 +113,7 @@ class Elections:
             or self._takeover is not None
         ):
             return
-        me = config.member_by_id(coord.self_id) if coord.self_id is not None else None
+        me = coord.self_config
         if me is None or not me.electable or primary.config.priority >= me.priority:
             return
         election_ms = config.settings.election_timeout_millis
@@ -120,35 +123,51 @@ class Elections:
         self._takeover = loop.call_later(delay, self._fire, "priorityTakeover", loop.time() + delay)
 
     # --- standing -------------------------------------------------------------------------
-    async def run(self, reason: str) -> bool:
-        """Stand for election if electable; True when this member won."""
+    def begin(self, reason: str) -> asyncio.Task[bool] | None:
+        """mongod's _startElectSelfIfEligibleV1: decide at once, with nothing in between, whether
+        to stand, and become a candidate in the current term; the election then runs in a task.
+        None when this member does not stand."""
         coord = self.coord
         self.cancel_takeovers()
         self.reset_timer()
         config = coord.config
         if config is None or coord.role is not Role.FOLLOWER or coord.stopping:
-            return False
+            return None
         unelectable = coord.unelectable_reasons(priority_takeover=reason == "priorityTakeover")
         if unelectable:
             log.info("Not standing for election", extra={"attr": {"reason": reason, "because": unelectable}})
-            return False
+            return None
         coord.role = Role.CANDIDATE
-        try:
-            return await self._stand(reason)
-        finally:
-            if coord.role is Role.CANDIDATE:
-                coord.role = Role.FOLLOWER
+        return coord.spawn(self._candidacy(reason, coord.term))
 
-    async def _stand(self, reason: str) -> bool:
+    async def run(self, reason: str) -> bool:
+        """Stand for election if electable; True when this member won."""
+        task = self.begin(reason)
+        return await task if task is not None else False
+
+    async def _candidacy(self, reason: str, term: int) -> bool:
+        try:
+            return await self._stand(reason, term)
+        finally:
+            if self.coord.role is Role.CANDIDATE:
+                self.coord.role = Role.FOLLOWER
+
+    async def _stand(self, reason: str, term: int) -> bool:
+        """The election from the term this member became a candidate in: a term seen since (a
+        vote it granted meanwhile, say) supersedes it."""
         coord = self.coord
-        term = coord.term
-        if reason != "stepUpRequestSkipDryRun":
+        dry_run = reason != "stepUpRequestSkipDryRun"
+        if coord.term != term:
+            self._lost(term + 1, reason, "superseded before the election", dry_run=dry_run)
+            return False
+        if dry_run:
             log.info("Conducting a dry run election", extra={"attr": {"term": term, "reason": reason}})
             tally = await self._request_votes(dry_run=True, term=term)
             if coord.term != term or not tally.won:
                 why = "superseded during the dry run" if coord.term != term else tally.reason()
                 self._lost(term + 1, reason, why, dry_run=True)
                 return False
+            log.info("Dry election run succeeded, running for election", extra={"attr": {"term": term}})
         new_term = term + 1
         coord.update_term(new_term, f"standing for election ({reason})")
         assert coord.config is not None
@@ -223,6 +242,9 @@ class Elections:
     def handle_vote_request(self, request: VoteRequest) -> VoteResponse:
         coord = self.coord
         config = coord.require_config()
+        if coord.stopping:
+            # mongod in terminal shutdown: no vote in a term it will not live through.
+            raise CommandError(91, "In the process of shutting down")
         if not request.dry_run:
             coord.update_term(request.term, "vote request")
         response = topology.decide_vote(
@@ -241,6 +263,7 @@ class Elections:
         if response.vote_granted and not request.dry_run:
             coord.record_vote(request.term, request.candidate_index)
             coord.member.groundtruth.record("vote", term=request.term, candidate=candidate, granted=True)
+            me = coord.self_config
             coord.participant_metrics = {
                 "votedForCandidate": True,
                 "electionTerm": request.term,
@@ -251,11 +274,7 @@ class Elections:
                 "maxAppliedOpTimeInSet": topology.latest_known_applied(
                     coord.members, coord.last_applied
                 ).to_document(),
-                "priorityAtElection": (
-                    config.member_by_id(coord.self_id).priority  # type: ignore[union-attr]
-                    if coord.self_id is not None
-                    else 0.0
-                ),
+                "priorityAtElection": me.priority if me is not None else 0.0,
             }
             self.reset_timer()
         log.info(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mongoemu.errors import CommandError
 from mongoemu.oplog import NULL_OPTIME
+from mongoemu.repl import reconfig
 from mongoemu.repl.config import ReplSetConfig, version_and_term_newer
 from mongoemu.repl.member_data import MemberData
 from mongoemu.repl.messages import HeartbeatRequest, HeartbeatResponse, ReplData, now_wall
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("mongoemu.repl.heartbeats")
 
 DEFAULT_TIMEOUT_SECS = 10.0
+# The states in which a primary takes a newly added member as synced (mongod's heartbeat check).
+SYNCED = frozenset({MemberState.SECONDARY, MemberState.RECOVERING, MemberState.ROLLBACK})
 
 
 class Heartbeats:
@@ -86,6 +89,7 @@ class Heartbeats:
         config = coord.config
         if config is None:
             return HeartbeatRequest(coord.set_name or "", -2, -1, -1, coord.me, 0)
+        primary = coord.primary_id()
         return HeartbeatRequest(
             config.name,
             config.version,
@@ -93,6 +97,7 @@ class Heartbeats:
             coord.self_id if coord.self_id is not None else -1,
             coord.me,
             coord.term,
+            primary if primary is not None else -1,
         )
 
     async def _loop(self, host: str) -> None:
@@ -173,6 +178,7 @@ class Heartbeats:
             if (stats.failed or elapsed >= timeout) and data.set_down(now, now_wall(), error):
                 log.info("member is down", extra={"attr": {"member": host, "error": error}})
                 coord.sync.on_topology_change()
+                coord.refresh_topology(f"{host} is down")
             return delay
         coord.update_term(response.term, f"heartbeat response from {host}")
         if response.state is MemberState.PRIMARY and response.term == coord.term:
@@ -190,6 +196,8 @@ class Heartbeats:
             return delay
         previous_primary = coord.primary_id()
         advanced, state_changed = data.set_up(now, now_wall(), response)
+        if data.config.newly_added and coord.role is Role.LEADER and response.state in SYNCED:
+            coord.spawn(reconfig.remove_newly_added(coord, data.config.id, config.version_and_term))
         coord.elections.consider_takeover(data)
         if advanced and response.state is not MemberState.PRIMARY:
             coord.on_progress()
@@ -197,6 +205,7 @@ class Heartbeats:
             coord.progress.notify()
         if state_changed or coord.primary_id() != previous_primary:
             coord.sync.on_topology_change()
+            coord.refresh_topology(f"heartbeat from {host}")
         return delay
 
     def adopt_config(self, doc: Any, host: str) -> bool:
@@ -283,6 +292,19 @@ class Heartbeats:
             sender.update_liveness(time.monotonic())
         if version_and_term_newer((request.config_version, request.config_term), config.version_and_term):
             self.wake(request.sender_host)
+        elif (
+            request.primary_id >= 0
+            and request.sender_id == request.primary_id
+            and request.term >= coord.term
+            and coord.primary_id() != request.primary_id
+        ):
+            # mongod restarts its heartbeats on learning of a new primary this way: their
+            # answers tell it (and its hello) who the primary is, and postpone its election.
+            log.info(
+                "Restarting heartbeats after learning of a new primary",
+                extra={"attr": {"primary": request.sender_host}},
+            )
+            self.wake_all()
         initial_syncing = coord.state is MemberState.STARTUP2
         applied = NULL_OPTIME if initial_syncing else coord.last_applied
         wall = coord.last_applied_wall

@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from mongoemu import operation
+from mongoemu.operation import Operation, checkpoint
 from mongoemu.oplog import NULL_OPTIME, OpTime
 from mongoemu.repl.peer import CommandFailed, Peer, PeerError, call, documents
 from mongoemu.repl.state import MemberState
@@ -29,7 +32,12 @@ RETRY_SECS = 1.0
 
 
 async def run(coord: ReplicationCoordinator) -> None:
-    """Resync until it succeeds; afterwards the member is RECOVERING (then SECONDARY)."""
+    """Resync until it succeeds; afterwards the member is RECOVERING (then SECONDARY). It is
+    an operation of replication's own: cloning yields at every document."""
+    await operation.run(Operation("initial sync", user=False), _resync(coord))
+
+
+async def _resync(coord: ReplicationCoordinator) -> None:
     coord.set_state(MemberState.STARTUP2)
     while True:
         data = coord.sync.choose(NULL_OPTIME)
@@ -110,11 +118,12 @@ async def clone_collection(
     async with contextlib.aclosing(documents(peer, db, {"find": coll}, TIMEOUT_SECS)) as docs:
         async for doc in docs:
             storage.restore_document(ns, doc)
+            checkpoint()
 
 
 async def _apply_oplog_from(coord: ReplicationCoordinator, peer: Peer, begin: OpTime) -> OpTime:
     find = {"find": "oplog.rs", "filter": {"ts": {"$gte": begin.ts}}}
-    batch: list[dict[str, Any]] = []
+    batch: list[Mapping[str, Any]] = []
     first = True
     applied = NULL_OPTIME
     async with contextlib.aclosing(documents(peer, "local", find, TIMEOUT_SECS, APPLY_BATCH)) as entries:
@@ -124,16 +133,15 @@ async def _apply_oplog_from(coord: ReplicationCoordinator, peer: Peer, begin: Op
             first = False
             batch.append(entry)
             if len(batch) >= APPLY_BATCH:
-                applied = _apply(coord, batch)
+                applied = await _apply(coord, batch)
                 batch = []
     if batch:
-        applied = _apply(coord, batch)
+        applied = await _apply(coord, batch)
     if applied == NULL_OPTIME:
         raise CommandFailed(f"{peer.host} returned no oplog entries from the begin point")
     return applied
 
 
-def _apply(coord: ReplicationCoordinator, batch: list[dict[str, Any]]) -> OpTime:
-    coord.member.apply_replicated(batch)
-    coord.on_replicated(batch[-1])
+async def _apply(coord: ReplicationCoordinator, batch: list[Mapping[str, Any]]) -> OpTime:
+    await coord.member.apply_replicated(batch)
     return OpTime.from_document(batch[-1])

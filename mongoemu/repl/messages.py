@@ -59,6 +59,8 @@ class HeartbeatRequest:
     sender_id: int
     sender_host: str
     term: int
+    # The member id of the primary the sender knows of, -1 for none.
+    primary_id: int = -1
 
     def to_command(self) -> dict[str, Any]:
         return {
@@ -69,6 +71,7 @@ class HeartbeatRequest:
             "from": self.sender_host,
             "fromId": self.sender_id,
             "term": Int64(self.term),
+            "primaryId": Int64(self.primary_id),
             "$replData": 1,
         }
 
@@ -82,6 +85,7 @@ class HeartbeatRequest:
             sender_id=int(doc.get("fromId", -1)),
             sender_host=str(doc.get("from", "")),
             term=int(doc.get("term", -1)),
+            primary_id=int(doc.get("primaryId", -1)),
         )
 
 

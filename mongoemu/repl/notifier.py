@@ -4,6 +4,11 @@ replication progress), without each waiter polling."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class Notifier:
@@ -23,3 +28,18 @@ class Notifier:
         except TimeoutError:
             return False
         return True
+
+    async def wait_for(
+        self, timeout: float, fetch: Callable[[], list[T]], stop: Callable[[], bool]
+    ) -> list[T]:
+        """Call `fetch` again after each `notify()` until it returns something, `stop()` says so
+        or `timeout` seconds pass (an awaitData getMore)."""
+        deadline = time.monotonic() + timeout
+        batch = fetch()
+        while not batch and not stop():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            await self.wait(remaining)
+            batch = fetch()
+        return batch

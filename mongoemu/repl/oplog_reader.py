@@ -9,14 +9,16 @@ other conditions are matched with mongomock.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from bson import Timestamp
 from mongomock import filtering
 
+from mongoemu.cursors import MAX_BATCH_BYTES
 from mongoemu.errors import CommandError
-from mongoemu.oplog import OpTime
+from mongoemu.operation import checkpoint
+from mongoemu.oplog import OplogWindow, OpTime, Record, decoded
 
 if TYPE_CHECKING:
     from mongoemu.member import Member
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
 DEFAULT_FIRST_BATCH = 101
 DEFAULT_BATCH = 10_000
 DEFAULT_AWAIT_MS = 1000
-MAX_REPLY_BYTES = 16 * 1024 * 1024
+# Entries read from the window between two checkpoints.
+_CHUNK = 256
 
 _TS_OPS = {"$gt", "$gte", "$lt", "$lte", "$eq"}
 
@@ -81,17 +84,20 @@ def _split_filter(filter_doc: Any) -> tuple[_TsRange, dict[str, Any]]:
     return ts_range, rest
 
 
-def _matches(rest: dict[str, Any], doc: dict[str, Any]) -> bool:
+def _matches(rest: dict[str, Any], doc: Mapping[str, Any]) -> bool:
     if not rest:
         return True
     try:
-        return bool(filtering.filter_applies(rest, doc))
+        return bool(filtering.filter_applies(rest, decoded(doc)))
     except NotImplementedError as exc:
         raise _bad_filter(str(exc)) from None
 
 
 class OplogCursor:
-    """One open cursor on the oplog; `find` builds it, `getMore` calls `get_more`."""
+    """One open cursor on the oplog; `find` builds it, `getMore` calls `get_more`.
+
+    A batch holds at most `batch_size` entries and, as every mongod reply, at most 16 MiB of
+    them (one larger entry alone); entries are read in chunks so that a long batch yields."""
 
     def __init__(self, member: Member, body: dict[str, Any]) -> None:
         self._member = member
@@ -113,48 +119,58 @@ class OplogCursor:
         first = int(batch) if batch is not None else DEFAULT_FIRST_BATCH
         if body.get("singleBatch"):
             self._remaining = min(self._remaining or first, first)
-        self.first_batch = self._next(first) if first > 0 else []
+        self.first_batch = self.next_batch(first) if first > 0 else []
 
-    def _next(self, batch_size: int) -> list[dict[str, Any]]:
-        coordinator = self._member.coordinator
-        if coordinator.oplog_generation != self._generation:
-            self.exhausted = True
-            raise CommandError(136, "CollectionScan died due to position in capped collection being deleted")
+    def next_batch(self, batch_size: int) -> list[Mapping[str, Any]]:
         window = self._member.oplog
         want = batch_size if self._remaining is None else min(batch_size, self._remaining)
-        out: list[dict[str, Any]] = []
-        while len(out) < want:
-            chunk = self._chunk(window, want - len(out))
+        out: list[Mapping[str, Any]] = []
+        total = 0
+        full = False
+        while len(out) < want and not full:
+            chunk = self._chunk(window, min(want - len(out), _CHUNK))
             if not chunk:
                 break
-            for doc in chunk:
-                self._last = OpTime(doc["ts"], int(doc.get("t", -1)))
-                if self._range.admits(doc["ts"]):
-                    if _matches(self._rest, doc):
-                        out.append(doc)
-                elif self._past_range(doc["ts"]):
-                    self._stop()
-                    return out
+            for optime, doc, size in chunk:
+                if not self._range.admits(optime.ts):
+                    if self._past_range(optime.ts):
+                        self._stop()
+                        return out
+                elif _matches(self._rest, doc):
+                    if out and total + size > MAX_BATCH_BYTES:
+                        full = True
+                        break
+                    out.append(doc)
+                    total += size
+                self._last = optime
+                if len(out) >= want:
+                    break
+            checkpoint()
         if self._remaining is not None:
             self._remaining -= len(out)
             if self._remaining <= 0:
                 self._stop()
-        if len(out) < want and not self.tailable:
+        if len(out) < want and not full and not self.tailable:
             self._stop()
         return out
 
-    def _chunk(self, window: Any, n: int) -> list[dict[str, Any]]:
+    def _chunk(self, window: OplogWindow, n: int) -> list[Record]:
+        """The next entries to read; the cursor dies if its place is gone (read again after
+        every checkpoint, as a rollback or the capped window may have moved meanwhile)."""
+        if self._member.coordinator.oplog_generation != self._generation:
+            self.exhausted = True
+            raise CommandError(136, "CollectionScan died due to position in capped collection being deleted")
         if self._reverse:
-            return window.entries_before(self._last, n)
+            return window.records_before(self._last, n)
         if self._last is not None:
             if window.first is not None and self._last < window.first and not window.contains(self._last):
                 self.exhausted = True
                 raise CommandError(
                     136, "CollectionScan died due to position in capped collection being deleted"
                 )
-            return window.entries_after(self._last, n, MAX_REPLY_BYTES)
+            return window.records_from(window.index_after(self._last), n)
         start = 0 if self._range.low is None else window.index_of_ts(*self._range.low)
-        return window.slice_from(start, n, MAX_REPLY_BYTES)
+        return window.records_from(start, n)
 
     def _past_range(self, ts: Timestamp) -> bool:
         key = (ts.time, ts.inc)
@@ -166,17 +182,15 @@ class OplogCursor:
         self.exhausted = True
         self.tailable = False
 
-    async def get_more(self, batch_size: int | None, max_time_ms: int | None) -> list[dict[str, Any]]:
+    async def get_more(self, batch_size: int | None, await_ms: int | None) -> list[Mapping[str, Any]]:
+        """The next batch; an awaitData cursor with nothing new waits up to `await_ms` (the
+        getMore's maxTimeMS, 1 s by default) for entries to be written."""
         size = batch_size or DEFAULT_BATCH
-        batch = self._next(size)
+        batch = self.next_batch(size)
         if batch or not self.await_data or self.exhausted:
             return batch
-        deadline = time.monotonic() + (max_time_ms if max_time_ms else DEFAULT_AWAIT_MS) / 1000
-        notifier = self._member.coordinator.oplog_written
-        while not batch and not self.exhausted:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            await notifier.wait(remaining)
-            batch = self._next(size)
-        return batch
+        return await self._member.coordinator.oplog_written.wait_for(
+            (await_ms if await_ms else DEFAULT_AWAIT_MS) / 1000,
+            lambda: self.next_batch(size),
+            lambda: self.exhausted,
+        )

@@ -36,16 +36,16 @@ class _Connection:
         self.reader = reader
         self.writer = writer
 
-    async def roundtrip(self, doc: dict[str, Any]) -> dict[str, Any]:
+    async def roundtrip(self, doc: dict[str, Any], raw_batches: bool = False) -> dict[str, Any]:
         request_id = next(_REQUEST_IDS) & 0x7FFFFFFF
         self.writer.write(wire.encode_op_msg(request_id, 0, doc))
         await self.writer.drain()
         head = await self.reader.readexactly(wire.HEADER_SIZE)
         header = wire.parse_header(head)
         body = await self.reader.readexactly(header.length - wire.HEADER_SIZE)
-        if header.op_code != wire.OP_MSG or header.response_to != request_id:
-            raise wire.WireError(f"unexpected reply (opcode {header.op_code}, to {header.response_to})")
-        return wire.decode_op_msg(header, body).command
+        if header.response_to != request_id:
+            raise wire.WireError(f"unexpected reply (to {header.response_to}, not {request_id})")
+        return wire.decode_reply(header, body, raw_batches)
 
     def close(self) -> None:
         transport = self.writer.transport
@@ -63,8 +63,11 @@ class Peer:
         self._idle: list[_Connection] = []
         self._closed = False
 
-    async def command(self, db: str, doc: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Run one command and return its reply document (which may say ok: 0).
+    async def command(
+        self, db: str, doc: dict[str, Any], timeout: float, raw_batches: bool = False
+    ) -> dict[str, Any]:
+        """Run one command and return its reply document (which may say ok: 0); with
+        `raw_batches` a cursor reply's documents stay raw BSON.
 
         Raises PeerError on any network failure or when no answer arrives within `timeout`
         seconds; the connection concerned is then discarded, as its reply may still come."""
@@ -75,7 +78,7 @@ class Peer:
             async with asyncio.timeout(timeout):
                 conn = self._idle.pop() if self._idle else await self._connect()
                 # Members read from each other in any state, as mongod's internal clients do.
-                reply = await conn.roundtrip({**doc, "$db": db, "$readPreference": _ANY_MEMBER})
+                reply = await conn.roundtrip({**doc, "$db": db, "$readPreference": _ANY_MEMBER}, raw_batches)
         except (OSError, EOFError, asyncio.IncompleteReadError, wire.WireError) as exc:
             if conn is not None:
                 conn.close()

@@ -7,9 +7,13 @@ config through heartbeats, then initial-sync from it.
 mongod's rules for a normal reconfig: only a writable primary runs it; the version must grow;
 the set name and replicaSetId stay; a host keeps its member _id; at most one voting member is
 added or removed at a time; the primary must stay electable; the config takes the current term.
-The primary then waits until a majority of the new config's voters have the config (bounded,
-see `PROPAGATION_SECS`). With `force: true` any member installs the config, with a version
-raised by a large random amount and no term, and heartbeats spread it.
+As mongod 4.4+, a voting member the reconfig adds is marked `newlyAdded` (the user may not give
+the field): it counts as a non-voter, for majorities and elections, until the primary hears in
+a heartbeat that it is SECONDARY, RECOVERING or ROLLBACK, and then removes the mark with a
+reconfig of its own (`remove_newly_added`). The primary then waits until a majority of the new
+config's voters have the config (bounded, see `PROPAGATION_SECS`). With `force: true` any
+member installs the config, with a version raised by a large random amount and no term, every
+voter counting at once, and heartbeats spread it.
 """
 
 from __future__ import annotations
@@ -98,8 +102,9 @@ def validate(old: ReplSetConfig, new: ReplSetConfig, self_host: str | None, forc
         )
     if force:
         return
-    old_voters = {m.host for m in old.voting_members}
-    new_voters = {m.host for m in new.voting_members}
+    # Configured votes: a member still newly added counts as the voter the user configured.
+    old_voters = {m.host for m in old.members if m.votes > 0}
+    new_voters = {m.host for m in new.members if m.votes > 0}
     if len(old_voters ^ new_voters) > 1:
         raise _incompatible("Non force replica set reconfig can only add or remove at most 1 voting member.")
     if not me.electable:
@@ -117,17 +122,45 @@ async def reconfig(coord: ReplicationCoordinator, doc: Any, force: bool) -> dict
             f"replSetReconfig should only be run on a writable PRIMARY. Current state {coord.state.name};",
             code_name="NotWritablePrimary",
         )
+    members = doc.get("members") if isinstance(doc, dict) else None
+    if isinstance(members, list) and any(isinstance(m, dict) and "newlyAdded" in m for m in members):
+        raise CommandError(93, "Cannot provide newlyAdded field to member config during reconfig.")
     new = ReplSetConfig.from_document(doc, previous=old)
     validate(old, new, coord.me if coord.self_id is not None else _self_host(coord, new), force)
     if force:
         new = new.with_version_and_term(old.version + 10_000 + coord.random.randrange(100_000), -1)
     else:
-        new = new.with_version_and_term(new.version, coord.term)
+        new = new.with_newly_added(_newly_added(old, new)).with_version_and_term(new.version, coord.term)
     coord.install_config(new, "force reconfig" if force else "replSetReconfig")
     coord.heartbeats.wake_all()
     if not force and coord.role is Role.LEADER:
         await _wait_for_propagation(coord, new)
     return {"ok": 1.0}
+
+
+def _newly_added(old: ReplSetConfig, new: ReplSetConfig) -> set[int]:
+    """New voting members, and those still newly added in the old config (by member _id)."""
+    marked = set()
+    for m in new.members:
+        before = old.member_by_id(m.id)
+        if m.votes > 0 and (before is None or before.newly_added):
+            marked.add(m.id)
+    return marked
+
+
+async def remove_newly_added(coord: ReplicationCoordinator, member_id: int, version: tuple[int, int]) -> None:
+    """The primary's own reconfig that makes a newly added member a voter, once it has synced;
+    nothing when the config changed meanwhile or the member is no longer newly added."""
+    config = coord.config
+    if config is None or config.version_and_term != version or coord.role is not Role.LEADER:
+        return
+    member = config.member_by_id(member_id)
+    if member is None or not member.newly_added:
+        return
+    still = {m.id for m in config.members if m.newly_added and m.id != member_id}
+    new = config.with_newly_added(still).with_version_and_term(config.version + 1, coord.term)
+    coord.install_config(new, f"newlyAdded removed from member {member_id}")
+    coord.heartbeats.wake_all()
 
 
 def _self_host(coord: ReplicationCoordinator, config: ReplSetConfig) -> str | None:

@@ -25,7 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import bson
 
-from mongoemu.oplog import OpTime
+from mongoemu import operation
+from mongoemu.errors import interrupted_by_state_change
+from mongoemu.operation import Operation, checkpoint
+from mongoemu.oplog import OpTime, expand
 from mongoemu.repl import initial_sync
 from mongoemu.repl.majority import key
 from mongoemu.repl.messages import wall_of
@@ -73,6 +76,7 @@ async def find_common_point(coord: ReplicationCoordinator, peer: Peer) -> tuple[
         local = await anext(local_it, None)
         remote = await anext(remote_it, None)
         while local is not None and remote is not None:
+            checkpoint()
             if OpTime.from_document(local) == OpTime.from_document(remote):
                 rolled.reverse()
                 return OpTime.from_document(local), rolled
@@ -92,7 +96,8 @@ def affected(entries: list[dict[str, Any]]) -> tuple[dict[str, dict[bytes, Any]]
     """Documents (per namespace) and whole collections the rolled-back entries changed."""
     docs: dict[str, dict[bytes, Any]] = {}
     collections: set[str] = set()
-    for entry in entries:
+    for entry in (op for e in entries for op in expand(e)):
+        checkpoint()
         op, ns = entry["op"], entry.get("ns", "")
         if op in ("i", "d"):
             _id = entry["o"]["_id"]
@@ -125,7 +130,12 @@ def write_rollback_files(
     root = Path(coord.member.options.dbpath) / "rollback"
     saved: dict[str, list[dict[str, Any]]] = {}
     for ns, ids in docs.items():
-        found = [d for d in (storage.get_document(ns, _id) for _id in ids.values()) if d is not None]
+        found = []
+        for _id in ids.values():
+            checkpoint()
+            doc = storage.get_document(ns, _id)
+            if doc is not None:
+                found.append(doc)
         if found:
             saved[ns] = found
     for ns in _expand(coord, collections):
@@ -140,6 +150,7 @@ def write_rollback_files(
         with path.open("ab") as fh:
             for doc in found:
                 fh.write(bson.encode(doc))
+                checkpoint()
         files.append(str(path.relative_to(coord.member.options.dbpath)))
     return files
 
@@ -171,9 +182,11 @@ async def refetch(coord: ReplicationCoordinator, peer: Peer, docs: dict[str, dic
                     chunk.pop(key(doc["_id"]), None)
                     storage.restore_document(ns, doc)
                     changed += 1
+                    checkpoint()
             for _id in chunk.values():
                 storage.remove_document(ns, _id)
                 changed += 1
+                checkpoint()
     return changed
 
 
@@ -204,7 +217,15 @@ async def _rbid(peer: Peer) -> int:
 
 
 async def run(coord: ReplicationCoordinator, peer: Peer) -> None:
+    """Roll back to the common point with `peer`'s oplog, as an operation of replication's own
+    (its loops over entries and documents are checkpoints)."""
+    await operation.run(Operation("rollback", user=False), _rollback(coord, peer))
+
+
+async def _rollback(coord: ReplicationCoordinator, peer: Peer) -> None:
     coord.set_state(MemberState.ROLLBACK)
+    # As mongod, clients' operations in progress end: the data is about to change under them.
+    coord.member.operations.interrupt(interrupted_by_state_change())
     started = time.time()
     try:
         rbid = await _rbid(peer)
@@ -273,7 +294,8 @@ def _record(
     min_valid: OpTime,
 ) -> None:
     gt = coord.member.groundtruth
-    for entry in rolled:
+    for entry in (op for e in rolled for op in expand(e)):
+        checkpoint()
         if entry["op"] == "n":
             continue
         o = entry["o"]

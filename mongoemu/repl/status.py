@@ -152,7 +152,7 @@ def hello_fields(coord: ReplicationCoordinator) -> dict[str, Any]:
     primary = coord.primary_host()
     if primary is not None:
         doc["primary"] = primary
-    me = config.member_by_id(coord.self_id)
+    me = coord.self_config
     assert me is not None
     if me.priority == 0:
         doc["passive"] = True

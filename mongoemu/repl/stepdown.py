@@ -108,7 +108,7 @@ def freeze(coord: ReplicationCoordinator, secs: int) -> dict[str, Any]:
         reply["info"] = "unfreezing"
         coord.member.groundtruth.record("freeze", seconds=0)
         if coord.config is not None and len(coord.config.members) == 1:
-            coord.spawn(coord.elections.run("singleNodePromptElection"))
+            coord.elections.begin("singleNodePromptElection")
         return reply
     if secs == 1:
         reply["warning"] = "you really want to freeze for only 1 second?"

@@ -4,8 +4,11 @@ A secondary (and a new primary while it catches up) reads `local.oplog.rs` on it
 with a tailable, awaitData `find` from its last applied optime, then `getMore`s. The first entry
 returned must be that optime: if the source's oplog no longer goes back so far, this member is
 too stale and resyncs; if the source has another entry there, the histories diverged and this
-member rolls back (`rollback.py`). Each batch goes to storage's `apply_replicated` and then the
-coordinator, which reports progress upstream (`reporter.py`).
+member rolls back (`rollback.py`). Each batch is applied as an operation that yields at every
+entry (`member.apply_replicated`, which also advances the coordinator, which reports progress
+upstream, `reporter.py`). Replies keep their entries as raw BSON, decoded one by one as they are
+applied, and a batch holds at most FETCH_BATCH entries (and 16 MiB), so neither decoding nor
+applying a large write stops the member's heartbeats.
 
 Like mongod, a source that fails is avoided for a while. Unlike mongod, which keeps waiting on
 its current getMore, a secondary drops its sync source as soon as it learns of a newer term or
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mongoemu.repl.sync")
 
-FETCH_BATCH = 5000
+FETCH_BATCH = 1000
 # mongod's oplogNetworkTimeoutBufferSeconds: a getMore may take its maxTimeMS plus this.
 NETWORK_BUFFER_SECS = 5.0
 DENYLIST_SECS = 10.0
@@ -174,7 +178,7 @@ class SyncLoop:
 
     async def _command(self, peer: Peer, doc: dict[str, Any], timeout: float) -> dict[str, Any]:
         """A command to the source that gives way as soon as we decide to change source."""
-        request = asyncio.ensure_future(peer.command("local", doc, timeout))
+        request = asyncio.ensure_future(peer.command("local", doc, timeout, raw_batches=True))
         repick = asyncio.ensure_future(self._repick.wait())
         try:
             done, _ = await asyncio.wait({request, repick}, return_when=asyncio.FIRST_COMPLETED)
@@ -216,7 +220,7 @@ class SyncLoop:
             return
         self._metadata(reply, verified=True)
         await self._hold_back(batch[1:])
-        self._apply(batch[1:])
+        await self._apply(batch[1:])
         cursor_id = cursor["id"]
         while cursor_id:
             if not self.may_sync():
@@ -239,7 +243,7 @@ class SyncLoop:
             cursor = self._cursor(reply, source.host)
             self._metadata(reply, verified=True)
             await self._hold_back(cursor["nextBatch"])
-            self._apply(cursor["nextBatch"])
+            await self._apply(cursor["nextBatch"])
             cursor_id = cursor["id"]
             if self._source_not_ahead(reply):
                 raise _Repick
@@ -260,6 +264,10 @@ class SyncLoop:
         coord = self.coord
         if coord.update_term(data.term, "oplog fetcher metadata"):
             return
+        if data.is_primary or data.primary_index != -1:
+            # mongod's processMetadata: a sync source that knows a primary postpones our election
+            # with every batch (and every empty awaitData reply, each electionTimeout / 2).
+            coord.elections.reset_timer()
         coord.learn_commit_point(data.last_committed, data.last_committed_wall, from_sync_source=verified)
 
     def _source_not_ahead(self, reply: dict[str, Any]) -> bool:
@@ -272,28 +280,26 @@ class SyncLoop:
             and data.last_applied <= self.coord.last_applied
         )
 
-    async def _hold_back(self, docs: list[dict[str, Any]]) -> None:
+    async def _hold_back(self, docs: list[Mapping[str, Any]]) -> None:
         """A delayed member (secondaryDelaySecs) applies an entry only that long after it was
         written on the primary."""
-        config, self_id = self.coord.config, self.coord.self_id
-        me = config.member_by_id(self_id) if config is not None and self_id is not None else None
+        me = self.coord.self_config
         if me is None or me.secondary_delay_secs <= 0 or not docs or docs[-1].get("wall") is None:
             return
         due = docs[-1]["wall"].replace(tzinfo=UTC).timestamp() + me.secondary_delay_secs
         if due > time.time():
             await asyncio.sleep(due - time.time())
 
-    def _apply(self, docs: list[dict[str, Any]]) -> None:
+    async def _apply(self, docs: list[Mapping[str, Any]]) -> None:
         if not docs:
             return
         if not self.may_sync() or self._producer_stopped():
             # A batch that arrives after replication was stopped is dropped and fetched again.
             raise _Repick
         coord = self.coord
-        coord.member.apply_replicated(docs)
+        await coord.member.apply_replicated(docs)
         if coord.role is Role.LEADER:
             self.catch_up_ops += len(docs)
-        coord.on_replicated(docs[-1])
 
     async def _diverged(self, peer: Peer, host: str, last: OpTime, first: dict[str, Any]) -> None:
         oldest = await self._command(peer, {"find": "oplog.rs", "sort": {"$natural": 1}, "limit": 1}, 30.0)

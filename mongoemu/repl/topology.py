@@ -23,7 +23,7 @@ PRIORITY_TAKEOVER_FRESHNESS_SECS = 2
 
 def majority_seems_up(config: ReplSetConfig, members: Members, self_id: int) -> bool:
     votes_up = sum(
-        m.votes for m in config.members if m.id == self_id or (m.id in members and members[m.id].up)
+        1 for m in config.voting_members if m.id == self_id or (m.id in members and members[m.id].up)
     )
     return votes_up * 2 > len(config.voting_members)
 
@@ -66,7 +66,7 @@ def unelectable_reasons(
         reasons.append("I cannot see a majority")
     if me.priority <= 0:
         reasons.append("member has zero priority")
-    if me.votes <= 0:
+    if not me.voter:
         reasons.append("member is not a voter")
     if frozen:
         reasons.append("I am still waiting for stepdown period to end")
@@ -178,7 +178,7 @@ def eligible_sync_source(
     if data.is_self or me is None or not data.up or not data.state.readable or denylisted:
         return False
     if first_attempt:
-        if me.votes > 0 and data.config.votes == 0:
+        if me.voter and not data.config.voter:
             return False
         if data.config.hidden or data.config.secondary_delay_secs > me.secondary_delay_secs:
             return False
@@ -232,7 +232,7 @@ def caught_up_and_electable(data: MemberData, target: OpTime) -> bool:
         not data.is_self
         and data.up
         and cfg.priority > 0
-        and cfg.votes > 0
+        and cfg.voter
         and data.state is MemberState.SECONDARY
         and data.applied >= target
     )

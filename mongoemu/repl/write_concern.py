@@ -2,24 +2,28 @@
 
 Writes default to `{w: "majority"}` as in MongoDB 5.0+ when the client sends none. Errors while
 waiting are reported as mongod's writeConcernError documents: 64 WriteConcernFailed with
-`errInfo.wtimeout` on a timeout, 189 PrimarySteppedDown when the primary steps down meanwhile,
-91 ShutdownInProgress when the member shuts down.
+`errInfo.wtimeout` on a timeout, 50 MaxTimeMSExpired when the command's maxTimeMS ends first,
+189 PrimarySteppedDown when the primary steps down meanwhile, 91 ShutdownInProgress when the
+member shuts down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bson import Int64
 
+from mongoemu import rwdefaults
 from mongoemu.errors import CommandError
 from mongoemu.oplog import OpTime
 from mongoemu.repl import topology
 from mongoemu.repl.state import Role
 
 if TYPE_CHECKING:
+    from mongoemu.operation import Operation
     from mongoemu.repl.coordinator import ReplicationCoordinator
 
 MAJORITY = "majority"
@@ -31,12 +35,16 @@ class WriteConcern:
     j: bool | None = None
     wtimeout_ms: int = 0
     client_supplied: bool = False
+    custom: bool = False  # the cluster-wide default set with setDefaultRWConcern
 
     def to_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"w": self.w, "wtimeout": self.wtimeout_ms}
         if self.j is not None:
             doc["j"] = self.j
-        doc["provenance"] = "clientSupplied" if self.client_supplied else "implicitDefault"
+        if self.client_supplied:
+            doc["provenance"] = "clientSupplied"
+        else:
+            doc["provenance"] = "customDefault" if self.custom else "implicitDefault"
         return doc
 
     @classmethod
@@ -81,6 +89,15 @@ def timeout_error(wc: WriteConcern) -> dict[str, Any]:
         "codeName": "WriteConcernFailed",
         "errmsg": "waiting for replication timed out",
         "errInfo": {"wtimeout": True, "writeConcern": wc.to_document()},
+    }
+
+
+def max_time_error(wc: WriteConcern) -> dict[str, Any]:
+    return {
+        "code": 50,
+        "codeName": "MaxTimeMSExpired",
+        "errmsg": "operation exceeded time limit",
+        "errInfo": {"writeConcern": wc.to_document()},
     }
 
 
@@ -157,9 +174,9 @@ class WriteConcerns:
         self.coord = coordinator
         self.waiters = Waiters()
 
-    async def wait(self, optime: OpTime, doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    async def wait(self, optime: OpTime, doc: dict[str, Any] | None, op: Operation) -> dict[str, Any] | None:
         coord = self.coord
-        wc = WriteConcern.parse(doc)
+        wc = WriteConcern.parse(doc) if doc else self.default()
         if coord.standalone or (wc.w == 0 and not wc.j):
             return None
         problem = self.unsatisfiable(wc)
@@ -175,13 +192,21 @@ class WriteConcerns:
         if self.satisfied(optime, wc):
             return None
         future = self.waiters.add(optime, wc)
-        timeout = wc.wtimeout_ms / 1000 if wc.wtimeout_ms > 0 else None
+        timeout, deadline_first = op.timeout_for(wc.wtimeout_ms / 1000 if wc.wtimeout_ms > 0 else None)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            with op.reports_own_deadline():
+                return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
-            return timeout_error(wc)
+            return max_time_error(wc) if deadline_first else timeout_error(wc)
         finally:
             self.waiters.remove(future)
+
+    def default(self) -> WriteConcern:
+        """The cluster-wide default (setDefaultRWConcern), else mongod's implicit w: majority."""
+        stored = rwdefaults.default_write_concern(self.coord.member.engine)
+        if stored is None:
+            return WriteConcern()
+        return dataclasses.replace(WriteConcern.parse(dict(stored)), client_supplied=False, custom=True)
 
     def unsatisfiable(self, wc: WriteConcern) -> dict[str, Any] | None:
         """The writeConcernError of a concern no set of members could ever meet, else None."""

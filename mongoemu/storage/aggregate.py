@@ -4,33 +4,46 @@ A leading `$match` (with `$text`, which must come first) and the `$sort`/`$skip`
 right after it run through the query planner, so they use indexes; the remaining stages run
 over the documents in memory. `$sort`, `$lookup`, `$facet`, `$unset`, `$replaceWith` and
 `$sortByCount` are implemented here (mongomock lacks or only partly has them, and `$sort` must
-share the engine's BSON order); every other stage and all expressions are mongomock's.
+share the engine's BSON order); every other stage and all expressions are mongomock's. Stages
+read their input through `_Yielding`, so every document a stage takes is a checkpoint.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from mongomock import OperationFailure
 from mongomock.aggregate import _PIPELINE_HANDLERS
 
 from mongoemu.errors import CommandError
-from mongoemu.storage import keystring
+from mongoemu.operation import checkpoint
+from mongoemu.storage import expressions, fields, grouping, keystring
 from mongoemu.storage.collection import Collection
 from mongoemu.storage.engine import StorageEngine
+from mongoemu.storage.paths import is_operator_document
 from mongoemu.storage.projection import TEXT_SCORE
-from mongoemu.storage.query import Overlay, Query, matches, parse_sort, run, split_text
+from mongoemu.storage.query import Matcher, Overlay, Query, matches, parse_sort, run, split_text
 
 # Where a document's text score travels between stages; removed from the output.
 SCORE_FIELD = "__mongoemu_textScore"
 _UNSUPPORTED = {
-    "$out", "$merge", "$currentOp", "$collStats", "$indexStats", "$planCacheStats", "$listSessions",
+    "$currentOp", "$collStats", "$indexStats", "$planCacheStats", "$listSessions",
     "$listLocalSessions", "$geoNear", "$changeStream",
 }  # fmt: skip
 
 Docs = list[dict[str, Any]]
+
+
+class _Yielding(list):  # type: ignore[type-arg]
+    """A stage's input: iterating it is a checkpoint per document (mongomock's stages loop in
+    Python over whole lists), so a long pipeline gives the event loop its turns."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for doc in super().__iter__():
+            checkpoint()
+            yield doc
 
 
 class _CollectionView:
@@ -44,7 +57,7 @@ class _CollectionView:
 
 
 class _DatabaseView:
-    def __init__(self, engine: StorageEngine, db: str) -> None:
+    def __init__(self, engine: StorageEngine | None, db: str) -> None:
         self._engine = engine
         self._db = db
 
@@ -63,7 +76,9 @@ def _replace_meta(spec: Any) -> Any:
     return spec
 
 
-def check_pipeline(pipeline: Any) -> list[tuple[str, Any]]:
+def check_pipeline(pipeline: Any, *, allow_output: bool = False) -> list[tuple[str, Any]]:
+    """The stages, checked; `allow_output`: a top-level pipeline, which may end in $out/$merge
+    (the command writes those, aggregate() never sees them)."""
     if not isinstance(pipeline, list):
         raise CommandError(14, "'pipeline' option must be specified as an array")
     stages = []
@@ -84,6 +99,9 @@ def check_pipeline(pipeline: Any) -> list[tuple[str, Any]]:
                 115, f"{name} is not supported by the emulator", code_name="CommandNotSupported"
             )
         stages.append((name, arg))
+    for i, (name, _) in enumerate(stages):
+        if name in ("$out", "$merge") and not (allow_output and i == len(stages) - 1):
+            raise CommandError(40601, f"{name} can only be the final stage in the pipeline")
     for i, (name, arg) in enumerate(stages):
         if name == "$match" and isinstance(arg, Mapping) and split_text(arg)[1] is not None and i > 0:
             raise CommandError(
@@ -94,14 +112,18 @@ def check_pipeline(pipeline: Any) -> list[tuple[str, Any]]:
     return stages
 
 
-def aggregate(
-    engine: StorageEngine, db: str, coll: Collection | None, pipeline: Any, overlay: Overlay | None = None
-) -> Docs:
-    """Run a pipeline over `coll` (None: a collection that does not exist), reading `overlay`'s
-    versions of the documents it has."""
-    stages = check_pipeline(pipeline)
-    q = Query()
-    text = False
+def documents_stage(spec: Any) -> Docs:
+    """`$documents`: the documents its expression evaluates to (an `aggregate: 1` source)."""
+    value = expressions.evaluate(spec, {})
+    if not isinstance(value, list) or not all(isinstance(d, Mapping) for d in value):
+        raise CommandError(5858203, "error during $documents: an array of objects is required")
+    return [dict(d) for d in value]
+
+
+def leading_query(stages: list[tuple[str, Any]], hint: Any = None) -> tuple[Query, int]:
+    """The query the planner runs for a pipeline (a leading `$match` and the `$sort`, `$skip` and
+    `$limit` right after it), and the index of the first stage left to run in memory."""
+    q = Query(hint=hint, collation=expressions.current_collation())
     i = 0
     if stages and stages[0][0] == "$match":
         arg = stages[0][1]
@@ -110,7 +132,6 @@ def aggregate(
                 15959, "the match filter must be an expression in an object", code_name="Location15959"
             )
         q.filter = dict(arg)
-        text = split_text(q.filter)[1] is not None
         i = 1
         if i < len(stages) and stages[i][0] == "$sort" and isinstance(stages[i][1], Mapping):
             q.sort = parse_sort(stages[i][1])
@@ -121,6 +142,23 @@ def aggregate(
         if i < len(stages) and stages[i][0] == "$limit" and _count_arg(stages[i][1]) and stages[i][1] > 0:
             q.limit = int(stages[i][1])
             i += 1
+    return q, i
+
+
+def aggregate(
+    engine: StorageEngine,
+    db: str,
+    coll: Collection | None,
+    pipeline: Any,
+    overlay: Overlay | None = None,
+    *,
+    hint: Any = None,
+) -> Docs:
+    """Run a pipeline over `coll` (None: a collection that does not exist), reading `overlay`'s
+    versions of the documents it has; `hint` chooses the index of the leading query."""
+    stages = check_pipeline(pipeline)
+    q, i = leading_query(stages, hint)
+    text = split_text(q.filter)[1] is not None
     docs: Docs = []
     for m in run(coll, q, overlay):
         doc = m.doc
@@ -140,22 +178,28 @@ def _count_arg(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def run_stages(engine: StorageEngine, db: str, docs: Docs, stages: list[tuple[str, Any]]) -> Docs:
+def update_pipeline(doc: dict[str, Any], stages: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The document an update pipeline's stages make of `doc`: the aggregation's own stages, so
+    both compute alike. The stages an update allows read no collection, hence no engine."""
+    return run_stages(None, "", [doc], stages)[0]
+
+
+def run_stages(engine: StorageEngine | None, db: str, docs: Docs, stages: list[tuple[str, Any]]) -> Docs:
     database = _DatabaseView(engine, db)
     for name, arg in stages:
         own = _OWN.get(name)
         try:
             if own is not None:
-                docs = own(engine, db, docs, arg)
+                docs = own(engine, db, _Yielding(docs), arg)
             else:
                 handler = _PIPELINE_HANDLERS[name]
                 if handler is None:
                     raise CommandError(
                         115, f"{name} is not supported by the emulator", code_name="CommandNotSupported"
                     )
-                docs = list(handler(docs, database, copy.deepcopy(arg)))
+                docs = list(handler(_Yielding(docs), database, copy.deepcopy(arg)))
         except OperationFailure as exc:
-            raise CommandError(exc.code or 2, f"{name}: {exc}") from None
+            raise expressions.mongomock_error(exc, f"{name}: ") from None
         except (NotImplementedError, KeyError, TypeError, ValueError) as exc:
             raise CommandError(2, f"{name} failed: {exc}") from None
     return docs
@@ -166,7 +210,8 @@ def _match(engine: StorageEngine, db: str, docs: Docs, arg: Any) -> Docs:
         raise CommandError(
             15959, "the match filter must be an expression in an object", code_name="Location15959"
         )
-    return [d for d in docs if matches(arg, d)]
+    matcher = Matcher.build(arg, expressions.current_collation())
+    return [d for d in docs if matcher(d)]
 
 
 def _sort(engine: StorageEngine, db: str, docs: Docs, arg: Any) -> Docs:
@@ -184,7 +229,14 @@ def _sort(engine: StorageEngine, db: str, docs: Docs, arg: Any) -> Docs:
                 "$sort key ordering must be 1 (for ascending) or -1 (for descending)",
                 code_name="Location15974",
             )
-    return sorted(docs, key=lambda d: keystring.sort_key(d, spec))
+    collation = expressions.current_collation()
+    # Keys computed while iterating (a checkpoint per document), then one sort in C.
+    keyed = [
+        (keystring.sort_key(d if collation is None else collation.value(d), spec), i, d)
+        for i, d in enumerate(docs)
+    ]
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    return [d for _, _, d in keyed]
 
 
 def _lookup(engine: StorageEngine, db: str, docs: Docs, arg: Any) -> Docs:
@@ -194,21 +246,30 @@ def _lookup(engine: StorageEngine, db: str, docs: Docs, arg: Any) -> Docs:
         or not isinstance(arg.get("as"), str)
     ):
         raise CommandError(9, "$lookup requires string 'from' and 'as' fields")
-    if "let" in arg:
-        raise CommandError(
-            115, "$lookup with 'let' is not supported by the emulator", code_name="CommandNotSupported"
-        )
+    let = arg.get("let", {})
+    if not isinstance(let, Mapping):
+        raise CommandError(9, "$lookup argument 'let' must be an object")
+    if let and "pipeline" not in arg:
+        raise CommandError(51758, "$lookup with 'let' must also specify 'pipeline'")
+    names = [expressions.check_variable_name(n) for n in let]
     foreign = engine.collection(db, arg["from"])
     local_field, foreign_field = arg.get("localField"), arg.get("foreignField")
     if (local_field is None) != (foreign_field is None):
         raise CommandError(
             9, "$lookup requires both or neither of 'localField' and 'foreignField' to be specified"
         )
-    candidates: Docs | None = None
-    if "pipeline" in arg:
-        candidates = aggregate(engine, db, foreign, arg["pipeline"])
+    # Without `let` the sub-pipeline is the same for every document: run it once.
+    shared: Docs | None = None
+    if "pipeline" in arg and not let:
+        shared = aggregate(engine, db, foreign, arg["pipeline"])
     out = []
     for doc in docs:
+        candidates = shared
+        if let:
+            values = [expressions.evaluate(e, doc) for e in let.values()]
+            bound = {n: None if v is expressions.MISSING else v for n, v in zip(names, values, strict=True)}
+            with expressions.scope({**expressions.current(), **bound}):
+                candidates = aggregate(engine, db, foreign, arg["pipeline"])
         if local_field is None:
             found = copy.deepcopy(candidates or [])
         else:
@@ -234,6 +295,37 @@ def _facet(engine: StorageEngine, db: str, docs: Docs, arg: Any) -> Docs:
     return [result]
 
 
+def _project(engine: StorageEngine | None, db: str, docs: Docs, arg: Any) -> Docs:
+    """mongomock's $project, but an inclusion that computes a field on a dotted path, which
+    mongomock writes as a flat field name (`{"ns.viewOn": ...}`), is mongod's projection tree."""
+    paths = _flat_spec(arg) if isinstance(arg, Mapping) else []
+    spec = dict(paths)
+    if (
+        not any("." in path and fields.is_computed(v) for path, v in paths)
+        or any(not path or path.startswith("$") or "" in path.split(".") for path, _ in paths)
+        # mongomock refuses a computed field in an exclusion projection itself.
+        or any(path != "_id" and not fields.is_computed(v) and not v for path, v in paths)
+    ):
+        return list(_PIPELINE_HANDLERS["$project"](docs, _DatabaseView(engine, db), copy.deepcopy(arg)))
+    for i, (path, _) in enumerate(paths):
+        for other, _ in paths[i + 1 :]:
+            if other == path or other.startswith(path + ".") or path.startswith(other + "."):
+                raise CommandError(31250, f"Invalid $project :: caused by :: Path collision at {other}")
+    return fields.project(list(docs), spec)
+
+
+def _flat_spec(spec: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """A projection's (path, value) pairs, its embedded specifications (`{"a": {"b": 1}}`) as
+    dotted paths."""
+    out = []
+    for name, value in spec.items():
+        if isinstance(value, Mapping) and value and not is_operator_document(value):
+            out.extend(_flat_spec(value, f"{prefix}{name}."))
+        else:
+            out.append((f"{prefix}{name}", value))
+    return out
+
+
 def _unset(engine: StorageEngine, db: str, docs: Docs, arg: Any) -> Docs:
     fields = [arg] if isinstance(arg, str) else arg
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
@@ -253,11 +345,18 @@ def _sort_by_count(engine: StorageEngine, db: str, docs: Docs, arg: Any) -> Docs
 
 
 _OWN: dict[str, Callable[[StorageEngine, str, Docs, Any], Docs]] = {
+    "$addFields": lambda engine, db, docs, arg: fields.add_fields(docs, arg),
+    "$set": lambda engine, db, docs, arg: fields.add_fields(docs, arg, "$set"),
+    "$group": lambda engine, db, docs, arg: grouping.group(docs, arg),
+    "$bucket": lambda engine, db, docs, arg: grouping.bucket(docs, arg),
+    "$bucketAuto": lambda engine, db, docs, arg: grouping.bucket_auto(docs, arg),
+    "$setWindowFields": lambda engine, db, docs, arg: grouping.set_window_fields(docs, arg),
     "$match": _match,
     "$sort": _sort,
     "$lookup": _lookup,
     "$facet": _facet,
     "$unset": _unset,
+    "$project": _project,
     "$replaceWith": _replace_with,
     "$sortByCount": _sort_by_count,
 }

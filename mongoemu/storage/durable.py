@@ -22,7 +22,8 @@ import bson
 from bson import Int64, Timestamp
 from bson.raw_bson import RawBSONDocument
 
-from mongoemu.oplog import NULL_OPTIME, OplogEntry, OplogWindow, OpTime
+from mongoemu import operation
+from mongoemu.oplog import NULL_OPTIME, OplogEntry, OplogWindow, OpTime, expand
 from mongoemu.sessions import SessionTable
 from mongoemu.storage import checkpoint
 from mongoemu.storage.collection import decode, unpack
@@ -41,11 +42,14 @@ _ON_DISK_FROM = 1024
 
 class JournalEntry(Mapping[str, Any]):
     """A large oplog entry of the window, read back from its journal record on each access
-    (nothing is cached, so the window costs little memory); BSON encoding sees a mapping.
-    Before its record is cut from the journal (rollback) the entry is detached: it then keeps
-    its bytes, so lists of removed entries stay readable."""
+    (nothing is cached, so the window costs little memory). PyMongo's encoder copies it as raw
+    BSON (the `_type_marker` and `raw` of its RawBSONDocument): a 16 MiB entry in a reply is
+    one read, not a decode and re-encode per field. Before its record is cut from the journal
+    (rollback) the entry is detached: it then keeps its bytes, so lists of removed entries
+    stay readable."""
 
     __slots__ = ("_journal", "_offset", "_payload", "_seq", "_size")
+    _type_marker = RawBSONDocument._type_marker
 
     def __init__(self, journal: Journal, seq: int, offset: int, size: int) -> None:
         self._journal, self._seq, self._offset, self._size = journal, seq, offset, size
@@ -53,13 +57,17 @@ class JournalEntry(Mapping[str, Any]):
 
     def detach(self) -> None:
         if self._payload is None:
-            self._payload = self._journal.read_at(self._seq, self._offset, self._size)
+            self._payload = self.raw
+
+    @property
+    def raw(self) -> bytes:
+        """The entry's BSON."""
+        if self._payload is not None:
+            return self._payload
+        return self._journal.read_at(self._seq, self._offset, self._size)
 
     def _doc(self) -> dict[str, Any]:
-        payload = self._payload
-        if payload is None:
-            payload = self._journal.read_at(self._seq, self._offset, self._size)
-        return decode(payload)
+        return decode(self.raw)
 
     def __getitem__(self, key: str) -> Any:
         return self._doc()[key]
@@ -104,7 +112,8 @@ class DurableStore:
             for offset, payload in self.journal.read(seq):
                 doc = decode(payload)
                 if seq >= self.replay_from:
-                    self.engine.apply(OplogEntry.from_document(doc), enforce=False)
+                    for op in expand(doc):
+                        self.engine.apply(OplogEntry.from_document(op), enforce=False)
                     self.sessions.observe(doc)
                     replayed += 1
                 if not doc.get(_JOURNAL_ONLY) and not _is_local(doc["ns"]):
@@ -136,11 +145,13 @@ class DurableStore:
         self.sessions.load(image.sessions)
 
     # --- appending ----------------------------------------------------------------------
-    def append(self, docs: list[dict[str, Any]]) -> None:
-        """Journal entry documents that storage has applied, then expose them in the window.
-        The window holds raw bytes; the session table reads the dicts (never the raw
-        documents, which would keep an inflated copy)."""
-        payloads = [bson.encode(d, codec_options=CODEC) for d in docs]
+    def append(self, docs: list[dict[str, Any]], payloads: list[bytes] | None = None) -> None:
+        """Journal entry documents that storage has applied (`payloads`: their BSON when the
+        caller has it), then expose them in the window. The window holds raw bytes; the
+        session table reads the dicts (never the raw documents, which would keep an inflated
+        copy)."""
+        if payloads is None:
+            payloads = [bson.encode(d, codec_options=CODEC) for d in docs]
         seq = self.journal.current
         offsets = self.journal.append(payloads)
         for d, payload, offset in zip(docs, payloads, offsets, strict=True):
@@ -151,29 +162,28 @@ class DurableStore:
                     OpTime.from_document(d), self._window_entry(payload, seq, offset), len(payload)
                 )
 
-    def _window_entry(self, payload: bytes, seq: int, offset: int) -> Mapping[str, Any]:
-        """What the window keeps of an entry: small ones as raw BSON, large ones as a pointer
+    def _window_entry(self, payload: bytes, seq: int, offset: int) -> bytes | Mapping[str, Any]:
+        """What the window keeps of an entry: small ones as their BSON, large ones as a pointer
         to their journal record (the window is sized by --oplogSize like mongod's capped
         oplog, and like it lives on disk)."""
         if len(payload) < _ON_DISK_FROM:
-            return RawBSONDocument(payload)
+            return payload
         return JournalEntry(self.journal, seq, offset, len(payload))
 
     def apply_replicated(
-        self, docs: Iterable[Mapping[str, Any]]
-    ) -> list[tuple[OplogEntry, dict[str, Any] | None]]:
-        """Apply entries fetched from a sync source; return each with its pre-image."""
-        applied: list[tuple[OplogEntry, dict[str, Any] | None]] = []
-        plain: list[dict[str, Any]] = []
-        for d in docs:
-            doc = d if isinstance(d, dict) else decode(bson.encode(d))
-            entry = OplogEntry.from_document(doc)
+        self, d: Mapping[str, Any]
+    ) -> tuple[list[tuple[OplogEntry, dict[str, Any] | None]], dict[str, Any], bytes]:
+        """Apply one entry fetched from a sync source (not journaled yet: `append` does);
+        return each operation it applied (those of a transaction's applyOps one by one) with
+        its pre-image, the entry as a dict and its BSON."""
+        payload = d.raw if isinstance(d, RawBSONDocument) else bson.encode(d, codec_options=CODEC)
+        doc = d if isinstance(d, dict) else decode(payload)
+        applied = []
+        for op in expand(doc):
+            entry = OplogEntry.from_document(op)
             applied.append((entry, self.engine.apply(entry, enforce=False)))
             self.repl_counters[_COUNTER.get(entry.op, "command")] += 1
-            plain.append(doc)
-        if plain:
-            self.append(plain)
-        return applied
+        return applied, doc, payload
 
     def _journal_only(self, op: str, ns: str, o: Mapping[str, Any]) -> None:
         last = self.window.last or NULL_OPTIME
@@ -201,6 +211,7 @@ class DurableStore:
         coll = self.engine.collection_ns(ns)
         if coll is not None:
             for _, raw in coll.iter_raw():
+                operation.checkpoint()
                 yield decode(raw)
 
     def create_collection(self, ns: str, options: Mapping[str, Any]) -> None:

@@ -4,8 +4,9 @@ entries to them.
 Every change reaches storage as an oplog entry through `apply` (the primary's own writes,
 replicated entries and journal replay alike), so applying the same history yields the same
 data on every member. Entry shapes follow mongod: `i` carries the whole document, `u` a whole
-replacement with `o2: {_id}`, `d` carries `{_id}`, `c` entries on `<db>.$cmd` carry
-`create`, `drop`, `createIndexes`, `dropIndexes` or `dropDatabase`, and `n` changes nothing.
+replacement or a `$v: 2` diff (storage/diff.py) with `o2: {_id}`, `d` carries `{_id}`, `c`
+entries on `<db>.$cmd` carry `create`, `drop`, `createIndexes`, `dropIndexes`, `dropDatabase`,
+`collMod` or (on `admin.$cmd`) `renameCollection`, and `n` changes nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bson.raw_bson import RawBSONDocument
 
 from mongoemu.errors import CommandError
 from mongoemu.oplog import OplogEntry
+from mongoemu.storage import diff
 from mongoemu.storage.collection import Collection, decode
 from mongoemu.storage.indexes import ID_INDEX, IndexSpec
 from mongoemu.wire import CODEC
@@ -89,12 +91,17 @@ class StorageEngine:
 
     # --- applying oplog entries ---------------------------------------------------------
     def apply(
-        self, entry: OplogEntry, doc: dict[str, Any] | None = None, enforce: bool = True
+        self,
+        entry: OplogEntry,
+        doc: dict[str, Any] | None = None,
+        enforce: bool = True,
+        raw: bytes | None = None,
     ) -> dict[str, Any] | None:
         """Apply one entry; return the changed document's previous version (None for an insert).
-        `doc` is the decoded form of `entry.o` when the caller has it. `enforce=False` is oplog
-        application (secondaries, recovery): idempotent, inserts replace, unique secondary
-        indexes are not checked, an update of a missing document inserts it."""
+        `doc` (and `raw`, its bytes) is the document the entry leaves stored, when the caller
+        has it. `enforce=False` is oplog application (secondaries, recovery): idempotent, inserts
+        replace, unique secondary indexes are not checked, a replacement of a missing document
+        inserts it and a diff for a missing document is skipped (a later entry removed it)."""
         op = entry.op
         if op == "n":
             return None
@@ -105,6 +112,8 @@ class StorageEngine:
         coll = self.collection(db, name)
         if op == "d":
             return coll.delete(entry.o["_id"]) if coll is not None else None
+        if op == "u" and diff.is_update_diff(entry.o):
+            return self._apply_diff(coll, entry, doc, raw, enforce)
         raw = raw_of(entry.o)
         if doc is None:
             # A replicated or replayed entry arrives decoded: its `o` already is the document.
@@ -121,6 +130,26 @@ class StorageEngine:
                 coll.insert(raw, doc, enforce)
             return before
         raise CommandError(2, f"unknown oplog entry op {op!r}")
+
+    def _apply_diff(
+        self,
+        coll: Collection | None,
+        entry: OplogEntry,
+        doc: dict[str, Any] | None,
+        raw: bytes | None,
+        enforce: bool,
+    ) -> dict[str, Any] | None:
+        _id = (entry.o2 or {}).get("_id")
+        before = coll.get(_id) if coll is not None else None
+        if before is None:
+            if enforce:
+                raise CommandError(1, f"update of a missing document in {entry.ns}")
+            return None
+        assert coll is not None
+        if doc is None:
+            doc = diff.apply(before, entry.o["diff"])
+        coll.replace(raw if raw is not None else raw_of(doc), doc, enforce)
+        return before
 
     def _apply_command(self, entry: OplogEntry, enforce: bool) -> None:
         db, _ = split_ns(entry.ns)
@@ -148,8 +177,26 @@ class StorageEngine:
                 coll.drop_index(o["index"])
         elif name == "dropDatabase":
             self.databases.pop(db, None)
+        elif name == "collMod":
+            coll = self.collection(db, o["collMod"])
+            if coll is not None:
+                coll.modify({k: v for k, v in o.items() if k != "collMod"})
+        elif name == "renameCollection":
+            self._rename(o["renameCollection"], o["to"], bool(o.get("dropTarget")))
         elif enforce:
             raise CommandError(2, f"unknown command oplog entry {name!r}")
+
+    def _rename(self, source: str, target: str, drop_target: bool) -> None:
+        src_db, src_name = split_ns(source)
+        coll = self.databases.get(src_db, {}).pop(src_name, None)
+        if coll is None:
+            return
+        dst_db, dst_name = split_ns(target)
+        if drop_target or dst_name not in self.databases.get(dst_db, {}):
+            coll.rename(dst_db, dst_name)
+            self.databases.setdefault(dst_db, {})[dst_name] = coll
+        else:
+            self.databases[src_db][src_name] = coll  # an oplog replay of a refused rename
 
     # --- reads for rollback and initial sync -----------------------------------------------
     def get_document(self, ns: str, _id: Any) -> dict[str, Any] | None:

@@ -7,17 +7,21 @@ prefix, a range and an ordered walk are all one bisection (see keystring.py).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mongomock import OperationFailure
 from mongomock.filtering import filter_applies
 from sortedcontainers import SortedList
 
 from mongoemu.errors import CommandError, WriteError, duplicate_key
 from mongoemu.storage import keystring
+from mongoemu.storage.collation import Collation
+from mongoemu.storage.collation import parse as parse_collation
 from mongoemu.storage.textindex import MAX_WORD_WEIGHT, WILDCARD, TextSpec, language_name
 
 ID_INDEX = "_id_"
@@ -47,6 +51,7 @@ class IndexSpec:
     partial: dict[str, Any] | None = None
     text: TextSpec | None = None
     options: tuple[tuple[str, Any], ...] = ()  # other options, echoed by listIndexes
+    collation: Collation | None = None
 
     @property
     def fields(self) -> list[str]:
@@ -71,15 +76,26 @@ class IndexSpec:
             doc["language_override"] = self.text.language_override
             doc["textIndexVersion"] = 3
         doc.update(dict(self.options))
+        if self.collation is not None:
+            doc["collation"] = self.collation.document()
         return doc
 
+    def with_options(self, changes: Mapping[str, Any]) -> IndexSpec:
+        """The same index with some options changed (collMod's `hidden`, `expireAfterSeconds`)."""
+        return dataclasses.replace(self, options=tuple({**dict(self.options), **changes}.items()))
+
+    @property
+    def hidden(self) -> bool:
+        return bool(dict(self.options).get("hidden", False))
+
     def same_definition(self, other: IndexSpec) -> bool:
-        return (self.key, self.unique, self.sparse, self.partial, self.text) == (
+        return (self.key, self.unique, self.sparse, self.partial, self.text, self.collation) == (
             other.key,
             other.unique,
             other.sparse,
             other.partial,
             other.text,
+            other.collation,
         )
 
     @classmethod
@@ -125,12 +141,15 @@ class IndexSpec:
         partial = doc.get("partialFilterExpression")
         if partial is not None and not isinstance(partial, Mapping):
             raise CommandError(14, "partialFilterExpression must be an object")
+        if partial is not None:
+            _check_partial(partial)
         options = tuple(
             (k, v)
             for k, v in doc.items()
-            if k in ("expireAfterSeconds", "hidden", "collation", "storageEngine", "wildcardProjection")
+            if k in ("expireAfterSeconds", "hidden", "storageEngine", "wildcardProjection", "background")
         )
         common = {
+            "collation": parse_collation(doc.get("collation")),
             "name": name,
             "unique": bool(doc.get("unique", False)),
             "sparse": bool(doc.get("sparse", False)),
@@ -144,6 +163,33 @@ class IndexSpec:
         if name == ID_INDEX and fields != [("_id", 1)]:
             raise _cannot_create("The index name '_id_' is reserved for the _id index")
         return cls(key=tuple(fields), **common)
+
+
+# What mongod 6.0 allows in a partialFilterExpression (anything else: 67 CannotCreateIndex).
+_PARTIAL_OPERATORS = frozenset({"$eq", "$exists", "$gt", "$gte", "$lt", "$lte", "$type", "$in"})
+
+
+def _check_partial(expression: Mapping[str, Any]) -> None:
+    """An unknown operator is the match parser's BadValue; a known one a partial index cannot
+    use is CannotCreateIndex, as mongod answers."""
+    try:
+        filter_applies(expression, {})
+    except OperationFailure as exc:
+        raise CommandError(2, str(exc).removeprefix("BadValue ")) from None
+    except NotImplementedError as exc:
+        raise CommandError(2, f"query operator not supported by the emulator: {exc}") from None
+    for key, cond in expression.items():
+        if key in ("$and", "$or") and isinstance(cond, list):
+            for clause in cond:
+                if isinstance(clause, Mapping):
+                    _check_partial(clause)
+            continue
+        if key.startswith("$"):
+            raise _cannot_create(f"Expression not supported in partial index: {key}")
+        if isinstance(cond, Mapping) and any(str(op).startswith("$") for op in cond):
+            for op, arg in cond.items():
+                if op not in _PARTIAL_OPERATORS or (op == "$exists" and arg is not True):
+                    raise _cannot_create(f"Expression not supported in partial index: {key} {op}")
 
 
 def _number(w: float) -> int | float:
@@ -193,6 +239,8 @@ class SecondaryIndex:
         self.entries: SortedList = SortedList()
         self.multikey = False
         self._directions = [d for _, d in spec.key]
+        # Under a collation, strings are indexed by their comparison keys (so uniqueness follows it).
+        self._key_of = spec.collation.value if spec.collation is not None else None
 
     def keys_for(self, doc: Mapping[str, Any]) -> list[IndexKey]:
         spec = self.spec
@@ -229,24 +277,28 @@ class SecondaryIndex:
         for combo in itertools.product(*per_field):
             parts = []
             for value, direction in zip(combo, self._directions, strict=True):
-                enc = keystring.encode(value)
+                enc = keystring.encode(value if self._key_of is None else self._key_of(value))
                 parts.append(enc if direction > 0 else keystring.invert(enc))
             key = b"".join(parts)
             keys.setdefault(key, IndexKey(key, combo))
         return list(keys.values())
 
+    def holders(self, k: IndexKey) -> Iterator[int]:
+        """Record ids of the documents with exactly this key."""
+        for entry in self.entries.irange(k.key, keystring.successor(k.key), inclusive=(True, False)):
+            if len(entry) == len(k.key) + _RID.size:
+                yield _RID.unpack_from(entry, len(k.key))[0]
+
+    def duplicate(self, k: IndexKey) -> WriteError:
+        values = dict(zip(self.spec.fields, k.values, strict=True))
+        return duplicate_key(self.ns, self.spec.name, self.spec.key_pattern(), values)
+
     def check_unique(self, keys: list[IndexKey], own_rid: int | None = None) -> None:
         if not self.spec.unique:
             return
         for k in keys:
-            for entry in self.entries.irange(k.key, keystring.successor(k.key), inclusive=(True, False)):
-                if len(entry) == len(k.key) + _RID.size and _RID.unpack_from(entry, len(k.key))[0] != own_rid:
-                    raise duplicate_key(
-                        self.ns,
-                        self.spec.name,
-                        self.spec.key_pattern(),
-                        dict(zip(self.spec.fields, k.values, strict=True)),
-                    )
+            if any(rid != own_rid for rid in self.holders(k)):
+                raise self.duplicate(k)
 
     def insert(self, rid: int, keys: list[IndexKey]) -> None:
         suffix = _RID.pack(rid)

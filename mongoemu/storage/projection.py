@@ -52,10 +52,11 @@ class Projection:
         if not spec:
             return None
         p = cls()
+        id_given = False
         for path, value in spec.items():
             flag = _flag(value)
             if path == "_id" and flag is not None:
-                p.include_id = flag
+                p.include_id, id_given = flag, True
                 continue
             if is_meta_text_score(value):
                 p.meta.append(path)
@@ -65,6 +66,8 @@ class Projection:
                 p.elem_match[path] = value["$elemMatch"]
                 p._mode(True, path)
             elif path.endswith(".$"):
+                if p.include is False:
+                    raise CommandError(31395, "positional projection cannot be used with exclusion")
                 p.positional = path[:-2]
                 p._mode(True, path)
                 p._add(p.positional)
@@ -74,6 +77,12 @@ class Projection:
             else:
                 p.computed[path] = value
                 p._mode(True, path)
+        if p.include is None:
+            # As mongod: `{_id: 1}` alone (or with $slice/$meta) is an inclusion projection.
+            p.include = p.include_id and id_given
+        if p.include:
+            for path in p.slices:
+                p._add(path)
         return p
 
     def _mode(self, include: bool, path: str) -> None:
@@ -172,12 +181,15 @@ def _positional(out: dict[str, Any], doc: Mapping[str, Any], path: str, query: M
     if not isinstance(array, list):
         return
     conditions = {k: v for k, v in query.items() if k == path or k.startswith(path + ".")}
-    if not conditions:
-        raise CommandError(2, f"positional operator '{path}.$' couldn't find a matching element in the array")
-    for item in array:
+    for item in array if conditions else []:
         if filter_applies(conditions, {path: [item]}):
             out[path] = [item]
             return
+    raise CommandError(
+        51246,
+        "Executor error during find command :: caused by :: positional operator '.$' couldn't find a "
+        "matching element in the array",
+    )
 
 
 def _slice(out: dict[str, Any], path: str, arg: Any) -> None:

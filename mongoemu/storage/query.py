@@ -6,31 +6,42 @@ on a prefix of an index's fields, then at most one range, scored by how many fie
 constrains; an index whose order answers the sort lets a limited query stop early. Sparse and
 partial indexes are never chosen, so a plan never misses documents. Every candidate is still
 checked against the whole filter, so a plan only decides speed, never results.
+
+Every document fetched is a checkpoint (`mongoemu.operation`): a long scan gives the member's
+event loop a turn every few milliseconds. A scan reads a snapshot of record ids (or walks an
+index), so writes made meanwhile are seen or not, as in mongod's yielding scans.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bson import Int64
 from bson.raw_bson import RawBSONDocument
 from mongomock import OperationFailure
 from mongomock.filtering import filter_applies
 
 from mongoemu.errors import CommandError
-from mongoemu.storage import keystring
+from mongoemu.operation import checkpoint
+from mongoemu.storage import expression_library, expressions, filters, keystring
+from mongoemu.storage.collation import Collation
 from mongoemu.storage.collection import Collection, decode, id_key
 from mongoemu.storage.engine import raw_of
-from mongoemu.storage.indexes import SecondaryIndex
+from mongoemu.storage.indexes import ID_INDEX, ID_SPEC, IndexSpec, SecondaryIndex
 from mongoemu.storage.paths import field_clauses, is_operator_document
 from mongoemu.storage.projection import Projection, is_meta_text_score
 from mongoemu.storage.textindex import TextQuery
 
 SortSpec = list[tuple[str, Any]]  # direction 1 / -1, or "textScore"
 _RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
+# These modules extend mongomock's matcher and evaluator when imported; every query goes
+# through here.
+_EXTENSIONS = (expressions, expression_library, filters)
 _MAX_INTERVALS = 256
 
 
@@ -59,6 +70,8 @@ def parse_sort(sort: Any) -> SortSpec:
         return []
     if not isinstance(sort, Mapping):
         raise CommandError(14, "sort must be an object")
+    if "$natural" in sort and len(sort) > 1:
+        raise CommandError(2, "$natural sort cannot be set in combination with other fields")
     spec: SortSpec = []
     for path, direction in sort.items():
         if is_meta_text_score(direction):
@@ -82,6 +95,78 @@ def matches(filter_: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
         return filter_applies(filter_, doc)
     except (OperationFailure, NotImplementedError, TypeError) as exc:
         raise matcher_error(exc) from None
+
+
+# Operators whose operand is not a value to compare (collation leaves them alone).
+_UNCOLLATED_OPS = frozenset(
+    {"$regex", "$options", "$type", "$exists", "$size", "$mod", "$bitsAllSet", "$bitsAnySet",
+     "$bitsAllClear", "$bitsAnyClear", "$where", "$text", "$expr", "$comment", "$jsonSchema"}
+)  # fmt: skip
+
+
+def _has_regex(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return "$regex" in value or any(_has_regex(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_regex(v) for v in value)
+    return type(value).__name__ in ("Regex", "Pattern")
+
+
+def _collate_condition(c: Collation, cond: Any) -> Any:
+    if not is_operator_document(cond):
+        return c.value(cond)
+    out = {}
+    for op, arg in cond.items():
+        if op in _UNCOLLATED_OPS:
+            out[op] = arg
+        elif op == "$elemMatch" and isinstance(arg, Mapping):
+            out[op] = _collate_condition(c, arg) if is_operator_document(arg) else collate_filter(c, arg)
+        elif op == "$not":
+            out[op] = _collate_condition(c, arg)
+        else:
+            out[op] = c.value(arg)
+    return out
+
+
+def collate_filter(c: Collation, filter_: Mapping[str, Any]) -> dict[str, Any]:
+    """The filter with its compared strings replaced by their collation keys."""
+    out: dict[str, Any] = {}
+    for key, cond in filter_.items():
+        if key in ("$and", "$or", "$nor") and isinstance(cond, list):
+            out[key] = [collate_filter(c, x) if isinstance(x, Mapping) else x for x in cond]
+        elif key.startswith("$"):
+            out[key] = cond
+        else:
+            out[key] = _collate_condition(c, cond)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """A filter under a collation: clauses with a regex, `$expr` or `$where` see the stored
+    strings (mongod's regexes ignore collation; `$expr` compares under it itself), the others
+    see collation keys on both sides."""
+
+    raw: dict[str, Any]
+    collated: dict[str, Any]
+    collation: Collation | None
+
+    @classmethod
+    def build(cls, filter_: Mapping[str, Any], collation: Collation | None) -> Matcher:
+        if collation is None:
+            return cls(dict(filter_), {}, None)
+        raw, keyed = {}, {}
+        for key, cond in filter_.items():
+            if key in ("$expr", "$where", "$text") or _has_regex(cond):
+                raw[key] = cond
+            else:
+                keyed[key] = cond
+        return cls(raw, collate_filter(collation, keyed), collation)
+
+    def __call__(self, doc: Mapping[str, Any]) -> bool:
+        if self.raw and not matches(self.raw, doc):
+            return False
+        return not self.collated or matches(self.collated, self.collation.value(doc))  # type: ignore[union-attr]
 
 
 def split_text(filter_: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
@@ -233,11 +318,54 @@ def _plan_index(index: SecondaryIndex, bounds: dict[str, FieldBounds], sort: Sor
     return IndexPlan(index, intervals, score, provides, reverse)
 
 
+def _satisfies(b: FieldBounds, op: str, p: Any) -> bool:
+    """Whether every value the query's bounds `b` allow passes `{op: p}` (False if unsure)."""
+    if op == "$exists":
+        return p is True and (bool(b.low or b.high) or (b.points is not None and None not in b.points))
+    if b.points is not None:
+        return all(matches({"v": {op: p}}, {"v": v}) for v in b.points)
+    if op not in _RANGE_OPS or not (b.low or b.high):
+        return False
+    bound = b.high if op in ("$lt", "$lte") else b.low
+    if bound is None or keystring.type_bounds(bound[0]) != keystring.type_bounds(p):
+        return False
+    mine, theirs = keystring.encode(bound[0]), keystring.encode(p)
+    if op in ("$lt", "$lte"):
+        return mine < theirs or (mine == theirs and (op == "$lte" or not bound[1]))
+    return mine > theirs or (mine == theirs and (op == "$gte" or not bound[1]))
+
+
+def implies(filter_: Mapping[str, Any], partial: Mapping[str, Any]) -> bool:
+    """Whether every document the filter matches also matches a partial index's expression,
+    so the index holds all of them (mongod's check before it uses a partial index)."""
+    bounds = field_bounds(filter_)
+    for path, cond in field_clauses(partial):
+        b = bounds.get(path)
+        ops = cond if is_operator_document(cond) else {"$eq": cond}
+        if b is None or not all(_satisfies(b, op, p) for op, p in ops.items()):
+            return False
+    return not any(k.startswith("$") and k != "$and" for k in partial)
+
+
+def _usable(spec: IndexSpec, filter_: Mapping[str, Any], bounds: dict[str, FieldBounds]) -> bool:
+    """A partial index only when the filter implies its expression, a sparse one only when the
+    filter cannot match a document missing the first key field; hidden ones never, nor those
+    with a collation (they hold comparison keys, not the values the bounds name)."""
+    if spec.hidden or spec.collation is not None:
+        return False
+    if spec.partial is not None and not implies(filter_, spec.partial):
+        return False
+    if spec.sparse:
+        b = bounds.get(spec.fields[0])
+        return b is not None and _satisfies(b, "$exists", True)
+    return True
+
+
 def choose_index(coll: Collection, filter_: Mapping[str, Any], sort: SortSpec) -> IndexPlan | None:
     bounds = field_bounds(filter_)
     best: IndexPlan | None = None
     for index in coll.indexes.values():
-        if index.spec.sparse or index.spec.partial is not None:
+        if not _usable(index.spec, filter_, bounds):
             continue
         plan = _plan_index(index, bounds, sort)
         if plan is None:
@@ -262,6 +390,38 @@ def _id_lookup(filter_: Mapping[str, Any]) -> list[Any] | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Hint:
+    """A resolved `hint`: one index of the collection (by name), or `$natural` order (1 / -1)."""
+
+    index: str | None = None
+    natural: int = 0
+
+
+def parse_hint(hint: Any) -> Any:
+    """A hint as commands receive it: an index name, a key pattern, or absent (None or "" or {})."""
+    if hint is None or hint == "" or (isinstance(hint, Mapping) and not hint):
+        return None
+    if not isinstance(hint, str | Mapping):
+        raise CommandError(9, "hint must be either a string or an object")
+    return hint
+
+
+def resolve_hint(coll: Collection | None, hint: Any) -> Hint | None:
+    """The index a hint names, with mongod's BadValue when there is none."""
+    if hint is None:
+        return None
+    if isinstance(hint, Mapping) and "$natural" in hint:
+        return Hint(natural=-1 if hint["$natural"] in (-1, -1.0) else 1)
+    if coll is not None:
+        for spec in coll.specs():
+            if (isinstance(hint, str) and spec.name == hint) or (
+                isinstance(hint, Mapping) and dict(hint) == spec.key_pattern()
+            ):
+                return Hint(index=spec.name)
+    raise CommandError(2, "hint provided does not correspond to an existing index")
+
+
 @dataclass(slots=True)
 class Query:
     filter: dict[str, Any] = field(default_factory=dict)
@@ -269,43 +429,132 @@ class Query:
     skip: int = 0
     limit: int = 0  # 0: no limit
     projection: Projection | None = None
+    hint: Any = None  # as given: an index name, a key pattern or {$natural: 1 / -1}
+    collation: Collation | None = None
+    record_id: bool = False  # showRecordId: each result carries its $recordId
+    min: Mapping[str, Any] | None = None  # index bounds: inclusive lower, exclusive upper
+    max: Mapping[str, Any] | None = None
 
     def needs_score(self) -> bool:
         return any(d == "textScore" for _, d in self.sort) or bool(self.projection and self.projection.meta)
 
 
+@dataclass(slots=True)
+class AccessPath:
+    """What the planner chose for a query (explain shows it) and what running it examined."""
+
+    stage: str  # COLLSCAN, IXSCAN, IDHACK, TEXT or EOF (no such collection)
+    index: IndexSpec | None = None
+    bounds: dict[str, FieldBounds] = field(default_factory=dict)
+    direction: int = 1
+    in_memory_sort: bool = False
+    keys_examined: int = 0
+    docs_examined: int = 0
+
+    def counted_keys(self, rids: Iterable[int]) -> Iterator[int]:
+        for rid in rids:
+            self.keys_examined += 1
+            yield rid
+
+
+def _bound_key(bound: Mapping[str, Any] | None, key: tuple[tuple[str, int], ...]) -> bytes | None:
+    """min/max as a key of the hinted index; its fields must be the index's, in order (51174)."""
+    if bound is None:
+        return None
+    if [f for f, _ in key] != list(bound):
+        raise CommandError(51174, "The index chosen is not compatible with min/max")
+    parts = []
+    for (_, direction), value in zip(key, bound.values(), strict=True):
+        enc = keystring.encode(value)
+        parts.append(enc if direction > 0 else keystring.invert(enc))
+    return b"".join(parts)
+
+
+def _hinted(
+    coll: Collection, hint: Hint, rest: Mapping[str, Any], query: Query
+) -> tuple[Iterable[Match], bool, AccessPath]:
+    """Candidates read through the hinted index (or in natural order), as mongod's plan would."""
+    if hint.natural:
+        if query.min is not None or query.max is not None:
+            raise CommandError(51174, "The index chosen is not compatible with min/max")
+        path = AccessPath("COLLSCAN", direction=hint.natural)
+        rids = coll.rids()
+        return _fetch(coll, reversed(rids) if hint.natural < 0 else rids, path), not query.sort, path
+    spec = coll.find_spec(hint.index)  # type: ignore[arg-type]
+    assert spec is not None
+    if spec.text is not None:
+        raise CommandError(2, "a text index can only be hinted with a $text query")
+    low, high = _bound_key(query.min, spec.key), _bound_key(query.max, spec.key)
+    path = AccessPath("IXSCAN", spec)
+    if spec.name == ID_INDEX:
+        keys = sorted(k for k in coll.ids if (low is None or k >= low) and (high is None or k < high))
+        rids = path.counted_keys(coll.ids[k] for k in keys)
+        return _fetch(coll, rids, path), not query.sort, path
+    index = coll.indexes[spec.name]
+    if low is not None or high is not None:
+        plan = IndexPlan(index, [(low or b"", high or b"\xff" * 8)], 0)
+    else:
+        bounds = field_bounds(rest) if spec.collation is None and query.collation is None else {}
+        plan = _plan_index(index, bounds, query.sort) or IndexPlan(index, [(b"", b"\xff" * 8)], 0)
+        path.bounds = bounds
+    path.direction = -1 if plan.reverse else 1
+    return _fetch(coll, path.counted_keys(plan.rids()), path), plan.provides_sort or not query.sort, path
+
+
 def _candidates(
-    coll: Collection, rest: Mapping[str, Any], text: Any, sort: SortSpec
-) -> tuple[Iterable[Match], bool]:
-    """Candidate documents, and whether they already come in `sort` order."""
+    coll: Collection, rest: Mapping[str, Any], text: Any, query: Query
+) -> tuple[Iterable[Match], bool, AccessPath]:
+    """Candidate documents, whether they already come in `sort` order, and the access path."""
+    sort = query.sort
+    hint = resolve_hint(coll, query.hint)
+    if len(sort) == 1 and sort[0][0] == "$natural":
+        # A $natural sort is a collection scan in that direction, as a $natural hint is.
+        hint, sort = Hint(natural=int(sort[0][1])), []
+        query = dataclasses.replace(query, sort=[])
+    if (query.min is not None or query.max is not None) and (hint is None or hint.natural):
+        raise CommandError(51173, "When using min()/max() a hint of which index to use must be provided")
+    if hint is not None and text is None:
+        return _hinted(coll, hint, rest, query)
+    if query.collation is not None and text is None:
+        path = AccessPath("COLLSCAN")
+        return _fetch(coll, coll.rids(), path), not sort, path
     if text is not None:
         if coll.text is None:
             raise CommandError(27, "text index required for $text query", code_name="IndexNotFound")
         tq = TextQuery.parse(text, coll.text.spec.default_language)
         by_score = bool(sort) and all(d == "textScore" for _, d in sort)
-        return _text_matches(coll, tq), by_score
+        path = AccessPath("TEXT", coll.find_spec(coll.text_name))  # type: ignore[arg-type]
+        return _text_matches(coll, tq, path), by_score, path
     ids = _id_lookup(rest)
     if ids is not None:
+        path = AccessPath("IDHACK", ID_SPEC)
         found = []
         seen = set()
         for v in ids:
+            path.keys_examined += 1
             key = id_key(v)
             rid = coll.ids.get(key)
             if rid is not None and rid not in seen:
                 seen.add(rid)
+                path.docs_examined += 1
                 found.append(Match(rid, coll.raw(rid)))  # type: ignore[arg-type]
-        return found, len(found) <= 1
+        return found, len(found) <= 1, path
     plan = choose_index(coll, rest, sort)
     if plan is not None:
-        return _fetch(coll, plan.rids()), plan.provides_sort
-    return _fetch(coll, coll.rids()), not sort
+        path = AccessPath("IXSCAN", plan.index.spec, field_bounds(rest), -1 if plan.reverse else 1)
+        return _fetch(coll, path.counted_keys(plan.rids()), path), plan.provides_sort, path
+    path = AccessPath("COLLSCAN")
+    return _fetch(coll, coll.rids(), path), not sort, path
 
 
-def _text_matches(coll: Collection, tq: TextQuery) -> Iterator[Match]:
+def _text_matches(coll: Collection, tq: TextQuery, path: AccessPath) -> Iterator[Match]:
     """Text matches best first, fetched lazily so that a limited query reads few documents."""
     assert coll.text is not None
     phrased = tq.phrases or tq.negated_phrases
     for rid, score in coll.text.search(tq):
+        path.keys_examined += 1
+        path.docs_examined += 1
+        checkpoint()
         raw = coll.raw(rid)
         if raw is None:
             continue
@@ -315,8 +564,10 @@ def _text_matches(coll: Collection, tq: TextQuery) -> Iterator[Match]:
         yield m
 
 
-def _fetch(coll: Collection, rids: Iterable[int]) -> Iterator[Match]:
+def _fetch(coll: Collection, rids: Iterable[int], path: AccessPath) -> Iterator[Match]:
     for rid in rids:
+        path.docs_examined += 1
+        checkpoint()
         raw = coll.raw(rid)
         if raw is not None:
             yield Match(rid, raw)
@@ -335,12 +586,20 @@ class Overlay:
             if self.key(m.doc["_id"]) not in self.versions:
                 yield m
         for doc in self.versions.values():
+            checkpoint()
             if doc is not None:
                 yield Match(-1, raw_of(doc), 0.0, dict(doc))
 
 
 def run(coll: Collection | None, query: Query, overlay: Overlay | None = None) -> Iterator[Match]:
     """Matching documents in order, after skip and limit (lazily where the plan allows)."""
+    return execute(coll, query, overlay)[0]
+
+
+def execute(
+    coll: Collection | None, query: Query, overlay: Overlay | None = None
+) -> tuple[Iterator[Match], AccessPath]:
+    """`run`, and the access path it takes (whose counters fill as the results are read)."""
     rest, text = split_text(query.filter)
     if rest:
         matches(rest, {})  # mongod rejects a malformed filter even when nothing is scanned
@@ -350,48 +609,52 @@ def run(coll: Collection | None, query: Query, overlay: Overlay | None = None) -
             "query requires text score metadata, but it is not available",
             code_name="Location17287" if query.sort else None,
         )
-    if coll is None:
-        return iter(())
-    candidates, ordered = _candidates(coll, rest, text, query.sort)
+    if coll is None and overlay is None:
+        return iter(()), AccessPath("EOF")
+    if coll is not None:
+        candidates, ordered, path = _candidates(coll, rest, text, query)
+    else:  # a collection only a transaction has created so far exists in its overlay alone
+        candidates, ordered, path = (), True, AccessPath("EOF")
     if overlay is not None and overlay.versions:
         candidates, ordered = overlay.apply(candidates), not query.sort
-    found: Iterable[Match] = (m for m in candidates if not rest or matches(rest, m.doc))
+    path.in_memory_sort = bool(query.sort) and not ordered
+    matcher = Matcher.build(rest, query.collation)
+    found: Iterable[Match] = (m for m in candidates if not rest or matcher(m.doc))
     if query.sort and not ordered:
         stop = query.skip + query.limit if query.limit else None
-        keyed = ((_sort_key(m, query.sort), i, m) for i, m in enumerate(found))
+        keyed = ((_sort_key(m, query.sort, query.collation), i, m) for i, m in enumerate(found))
         ranked = heapq.nsmallest(stop, keyed) if stop is not None else sorted(keyed)
         found = (m for _, _, m in ranked)
     stop = query.skip + query.limit if query.limit else None
-    return itertools.islice(found, query.skip, stop)
+    return itertools.islice(found, query.skip, stop), path
 
 
-def _sort_key(m: Match, sort: SortSpec) -> bytes:
+def _sort_key(m: Match, sort: SortSpec, collation: Collation | None = None) -> bytes:
     parts = []
+    doc = m.doc if collation is None else collation.value(m.doc)
     for path, direction in sort:
         if direction == "textScore":
             parts.append(keystring.invert(keystring.encode(m.score or 0.0)))
         else:
-            parts.append(keystring.sort_key(m.doc, [(path, direction)]))
+            parts.append(keystring.sort_key(doc, [(path, direction)]))
     return b"".join(parts)
 
 
 def output(m: Match, query: Query) -> Mapping[str, Any]:
     """What a reply carries for one match: the stored bytes as they are, or the projection."""
     if query.projection is None:
-        return RawBSONDocument(m.raw)
-    return query.projection.apply(m.doc, m.score, query.filter)
+        out: Mapping[str, Any] = RawBSONDocument(m.raw)
+    else:
+        out = query.projection.apply(m.doc, m.score, query.filter)
+    if query.record_id:
+        out = {**out, "$recordId": Int64(m.rid)}
+    return out
 
 
-def count(
-    coll: Collection | None,
-    filter_: Mapping[str, Any],
-    skip: int = 0,
-    limit: int = 0,
-    overlay: Overlay | None = None,
-) -> int:
+def count(coll: Collection | None, query: Query, overlay: Overlay | None = None) -> int:
     if coll is None:
         return 0
-    if not filter_ and (overlay is None or not overlay.versions):
-        n = max(coll.count - skip, 0)
-        return min(n, limit) if limit else n
-    return sum(1 for _ in run(coll, Query(filter=dict(filter_), skip=skip, limit=limit), overlay))
+    if not query.filter and query.hint is None and (overlay is None or not overlay.versions):
+        n = max(coll.count - query.skip, 0)
+        return min(n, query.limit) if query.limit else n
+    return sum(1 for _ in run(coll, query, overlay))

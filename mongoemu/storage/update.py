@@ -1,6 +1,6 @@
 """Update documents: operators (`$set $unset $inc $mul $min $max $rename $currentDate
 $setOnInsert $push $addToSet $pop $pull $pullAll $bit`), the positional forms `$`, `$[]` and
-`$[<id>]` with arrayFilters, replacements, and pipeline updates (through mongomock's pipeline).
+`$[<id>]` with arrayFilters, replacements, and pipeline updates (through the aggregation's stages).
 
 Written by hand rather than through mongomock's updater, which lacks `$mul`, `$bit`, `$[]`,
 arrayFilters and dotted `$rename`, and does not raise mongod's error codes.
@@ -14,11 +14,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bson import Int64, ObjectId, Timestamp
-from mongomock.aggregate import process_pipeline
 from mongomock.filtering import filter_applies
 
 from mongoemu.errors import WriteError
-from mongoemu.storage import keystring
+from mongoemu.storage import aggregate, keystring
 from mongoemu.storage.keystring import type_name
 from mongoemu.storage.paths import field_clauses, is_operator_document, set_path
 
@@ -73,6 +72,24 @@ def _immutable_id() -> WriteError:
     return _fail(66, "Performing an update on the path '_id' would modify the immutable field '_id'")
 
 
+def validate(update: Any) -> None:
+    """What mongod checks when it parses an update, before it looks at any document."""
+    how = kind(update)
+    if how == "pipeline":
+        _check_stages(update)
+    elif how == "operators":
+        for op, fields in update.items():
+            if op not in OPERATORS:
+                raise _fail(
+                    9,
+                    f"Unknown modifier: {op}. Expected a valid update modifier or pipeline-style update "
+                    "specified as an array",
+                )
+            if not isinstance(fields, Mapping):
+                raise _fail(9, f"Modifiers operate on fields but we found type {type_name(fields)} instead.")
+        _check_conflicts(update)
+
+
 def apply(
     doc: dict[str, Any],
     update: Any,
@@ -87,18 +104,10 @@ def apply(
     if how == "pipeline":
         return _pipeline(doc, update)
     filters = _parse_array_filters(array_filters)
-    _check_conflicts(update)
+    validate(update)
     new = copy.deepcopy(doc)
     ctx = _Context(new, query, filters)
     for op, fields in update.items():
-        if op not in OPERATORS:
-            raise _fail(
-                9,
-                f"Unknown modifier: {op}. Expected a valid update modifier or pipeline-style update "
-                "specified as an array",
-            )
-        if not isinstance(fields, Mapping):
-            raise _fail(9, f"Modifiers operate on fields but we found type {type_name(fields)} instead.")
         if op == "$setOnInsert" and not inserting:
             continue
         for path, value in fields.items():
@@ -131,7 +140,7 @@ def finish_upsert(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _pipeline(doc: dict[str, Any], stages: list[Any]) -> dict[str, Any]:
+def _check_stages(stages: list[Any]) -> None:
     for stage in stages:
         if not isinstance(stage, Mapping) or len(stage) != 1 or next(iter(stage)) not in _PIPELINE_STAGES:
             raise _fail(
@@ -139,29 +148,17 @@ def _pipeline(doc: dict[str, Any], stages: list[Any]) -> dict[str, Any]:
                 "Invalid update pipeline: only $addFields/$set, $project/$unset and "
                 "$replaceRoot/$replaceWith are allowed",
             )
+
+
+def _pipeline(doc: dict[str, Any], stages: list[Any]) -> dict[str, Any]:
+    _check_stages(stages)
     original_id = doc.get("_id")
-    try:
-        out = list(process_pipeline([copy.deepcopy(doc)], None, _unset_as_project(stages), None))
-    except Exception as exc:  # mongomock raises several types for bad expressions
-        raise _fail(2, f"invalid update pipeline: {exc}") from None
-    new = out[0]
+    new = aggregate.update_pipeline(copy.deepcopy(doc), [next(iter(s.items())) for s in stages])
+    if "_id" in doc and "_id" not in new:
+        new = {"_id": original_id, **new}  # mongod keeps the _id a pipeline leaves out
     if "_id" in doc and keystring.encode(new.get("_id")) != keystring.encode(original_id):
         raise _immutable_id()
     return new
-
-
-def _unset_as_project(stages: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    out: list[Mapping[str, Any]] = []
-    for stage in stages:
-        ((name, arg),) = stage.items()
-        if name == "$unset":
-            fields = [arg] if isinstance(arg, str) else list(arg)
-            out.append({"$project": dict.fromkeys(fields, 0)})
-        elif name == "$replaceWith":
-            out.append({"$replaceRoot": {"newRoot": arg}})
-        else:
-            out.append(stage)
-    return out
 
 
 def _parse_array_filters(array_filters: list[Mapping[str, Any]] | None) -> dict[str, Mapping[str, Any]]:

@@ -30,6 +30,7 @@ def environment() -> Environment:
         date=formatting.date,
         count=formatting.count,
         percent=formatting.percent,
+        finding=formatting.finding,
     )
     env.globals["palette"] = palette
     return env

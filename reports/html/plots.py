@@ -106,7 +106,7 @@ def plots(summary: Summary) -> list[Plot]:
         (
             "lag",
             "Replication lag per member",
-            "the largest replication lag any observer reported for each member per time bin",
+            "the largest replication lag of each available member per time bin, as the primary saw it",
             (lambda: _lag(timeline, summary, axis)) if timeline and timeline.lag else None,
             "no probe samples with replication lag",
         ),
@@ -124,11 +124,24 @@ def plots(summary: Summary) -> list[Plot]:
     out = []
     with rc_context(RC):
         for key, title, alt, draw, reason in charts:
-            out.append(Plot(key, title, alt, _png(draw()) if draw else None, None if draw else reason))
+            out.append(Plot(key, title, alt, png(draw()) if draw else None, None if draw else reason))
     return out
 
 
-def _png(figure: Figure) -> bytes:
+def host_plot(summary: Summary) -> Plot:
+    """The measuring host's panel: each process's CPU, and the host's run queue against its cores."""
+    timeline = summary.timeline
+    alt = (
+        "per time bin: the largest CPU use of the load-generating processes and local members in "
+        "cores, and the host's run queue against the cores it has"
+    )
+    if timeline is None or not timeline.resources:
+        return Plot("host", "Measuring host", alt, None, "no resource samples were recorded")
+    with rc_context(RC):
+        return Plot("host", "Measuring host", alt, png(_host(timeline, summary, _TimeAxis(summary))))
+
+
+def png(figure: Figure) -> bytes:
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
@@ -171,6 +184,8 @@ class _TimeAxis:
             for f in summary.faults
             if f.injected
         ]
+        # Each kind may bring its own colour (chaos.faults.kind.FaultSpec.colour).
+        self.colours = [f.colour or palette.VERMILLION for f in summary.faults if f.injected]
         self.recoveries = [
             (w.start - self.origin, w.end - self.origin) for w in summary.phases if w.phase is Phase.RECOVERY
         ]
@@ -185,9 +200,9 @@ class _TimeAxis:
         for ax in axes:
             for start, end in self.recoveries if shade else []:
                 ax.axvspan(start, end, color=palette.YELLOW, alpha=0.18, lw=0, zorder=0)
-            for _, _, start, end in self.faults:
+            for (_, _, start, end), colour in zip(self.faults, self.colours, strict=True):
                 if shade:
-                    ax.axvspan(start, end, color=palette.VERMILLION, alpha=0.12, lw=0, zorder=0)
+                    ax.axvspan(start, end, color=colour, alpha=0.12, lw=0, zorder=0)
                 else:
                     ax.vlines(
                         [start, end], 0, 1, transform=ax.get_xaxis_transform(), colors=palette.BLACK, lw=1.2
@@ -297,6 +312,40 @@ def _states(summary: Summary, axis: _TimeAxis) -> Figure:
         Patch(facecolor=c, hatch="////" if st == UNREACHABLE else None, label=st) for st, c in seen.items()
     ]
     _legend(figure, handles + axis.legend_handles())
+    return figure
+
+
+def _host(timeline: Timeline, summary: Summary, axis: _TimeAxis) -> Figure:
+    figure, (top, bottom) = _figure(4.6, 2)
+    x = axis.bins(timeline)
+    processes = [r for r in timeline.resources if r.role != "host"]
+    for series, colour in zip(processes, palette.CYCLE * 4, strict=False):
+        style = "-" if series.role == "load" else "--"
+        top.plot(x, np.asarray(series.cpu, dtype=float), style, color=colour, lw=1.1, label=series.source,
+                 drawstyle="steps-mid")  # fmt: skip
+    limits = summary.slos.saturation
+    if limits is not None:
+        top.axhline(limits.process_cpu, color=palette.BLACK, ls=":", lw=0.9)
+    top.set_ylim(bottom=0, top=max(1.05, top.get_ylim()[1]))
+    top.set_ylabel("cores")
+    top.set_title("CPU per process (solid: load and probes, dashed: members; dotted: the limit)", pad=14)
+    cores = summary.host.cores if summary.host is not None else None
+    if timeline.runnable:
+        bottom.plot(x, np.asarray(timeline.runnable, dtype=float), color=palette.VERMILLION, lw=1.1,
+                    drawstyle="steps-mid", label="run queue")  # fmt: skip
+    host = next((r for r in timeline.resources if r.role == "host"), None)
+    if host is not None:
+        bottom.plot(x, np.asarray(host.cpu, dtype=float), color=palette.BLUE, lw=1.1, drawstyle="steps-mid",
+                    label="busy cores")  # fmt: skip
+    if cores is not None:
+        limit = cores * (limits.run_queue_per_core if limits is not None else 1.0)
+        bottom.axhline(limit, color=palette.BLACK, ls=":", lw=0.9, label=f"{cores} cores")
+    bottom.set_ylim(bottom=0)
+    bottom.set_ylabel("threads / cores")
+    bottom.set_title("the host: runnable threads and busy cores", pad=6)
+    axis.decorate([top, bottom])
+    _legend(figure, top.get_legend_handles_labels()[0] + axis.legend_handles())
+    bottom.legend(loc="upper right", ncols=3)
     return figure
 
 

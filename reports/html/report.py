@@ -11,10 +11,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from reports import rundir
+from contract import rundir
 from reports.html.anatomy import AnatomyBar, anatomy_bar
 from reports.html.environment import environment
-from reports.html.plots import plots
+from reports.html.plots import host_plot, plots
 from reports.indeterminate import indeterminate_writes
 from reports.milestones import Milestone, milestones, since_previous
 from reports.summary import FaultAnatomy, Summary
@@ -51,6 +51,7 @@ def render_report(run_dir: Path, summary: Summary) -> str:
             tally=[(v.value, tally[v]) for v in Verdict if tally[v]],
             faults=[FaultView.of(f) for f in summary.faults],
             plots=plots(summary),
+            host_plot=host_plot(summary),
             indeterminate=indeterminate_writes(run_dir, LIST_LIMIT),
             scenario_text=scenario.read_text() if scenario.exists() else None,
             limit=LIST_LIMIT,

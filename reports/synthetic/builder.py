@@ -22,9 +22,12 @@ import pyarrow.parquet as pq
 import yaml
 from bson import json_util
 
-from mongoemu.groundtruth import FILE_NAME as GROUND_TRUTH
-from reports import rundir
-from reports.rundir import (
+from contract import rundir
+from contract.alerting import AlertRule
+from contract.groundtruth import FILE_NAME as GROUND_TRUTH
+from contract.rundir import (
+    UNREACHABLE,
+    AlertsRecord,
     DiscoveryEvent,
     ErrorClass,
     FaultAction,
@@ -33,6 +36,7 @@ from reports.rundir import (
     MemberInfo,
     ProbeSample,
     RequestEvent,
+    ResourceSample,
     RunInfo,
     Verification,
     WriteStatus,
@@ -46,15 +50,20 @@ class RunBuilder:
     members: list[str] = field(default_factory=lambda: ["m0", "m1", "m2"])
     origin: float = ORIGIN
     scenario: str = "synthetic"
+    run_id: str = "synthetic-run"
     slos: dict[str, Any] | None = None  # the scenario's `slos:` section; None writes no scenario.yaml
+    # Other sections of scenario.yaml (target, workload, description); written with `slos`.
+    sections: dict[str, Any] = field(default_factory=dict)
     events: list[RequestEvent] = field(default_factory=list)
     ledger: list[LedgerEntry] = field(default_factory=list)
     faults: list[FaultEvent] = field(default_factory=list)
     probes: list[ProbeSample] = field(default_factory=list)
     discovery: list[DiscoveryEvent] = field(default_factory=list)
+    resources: list[ResourceSample] = field(default_factory=list)
     verification: Verification | None = None
     rollback: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # file path -> documents
     ground_truth: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # member -> records
+    alerts: AlertsRecord | None = None  # an alert drill's Prometheus answers (see `fired`)
 
     def host(self, member: str) -> str:
         return f"127.0.0.1:{27017 + self.members.index(member)}"
@@ -100,10 +109,11 @@ class RunBuilder:
         doc_id: str | None = None,
         token: str | None = None,
         collection: str = "prompts",
+        worker: str = "local",
     ) -> LedgerEntry:
         """A write request and its ledger entry: acked when ok, indeterminate after a network
         error, failed otherwise."""
-        event = self.request(t, duration_ms, op, ok=ok, is_write=True, error_class=error_class)
+        event = self.request(t, duration_ms, op, ok=ok, is_write=True, error_class=error_class, worker=worker)
         if ok:
             status = WriteStatus.ACKED
         elif event.error_class == ErrorClass.NETWORK:
@@ -123,6 +133,7 @@ class RunBuilder:
             t_ack=event.t_end if ok else None,
             token=token or f"tok{number}",
             user_class="HubUser",
+            worker=worker,
         )
         self.ledger.append(entry)
         return entry
@@ -138,13 +149,14 @@ class RunBuilder:
         ok: bool = True,
         is_write: bool = False,
         error_class: ErrorClass | None = None,
+        worker: str = "local",
     ) -> None:
         """Requests starting every `every` seconds in [start, end)."""
         for t in np.arange(start, end - 1e-9, every):
             if is_write:
-                self.write(float(t), duration_ms, op, ok=ok, error_class=error_class)
+                self.write(float(t), duration_ms, op, ok=ok, error_class=error_class, worker=worker)
             else:
-                self.request(float(t), duration_ms, op, ok=ok, error_class=error_class)
+                self.request(float(t), duration_ms, op, ok=ok, error_class=error_class, worker=worker)
 
     # --- faults, probes, discovery, verification ------------------------------------------
     def fault(
@@ -187,7 +199,8 @@ class RunBuilder:
         states: dict[str, tuple[str, int] | None],
         lag: dict[str, float] | None = None,
     ) -> None:
-        """Each member answering about itself (state, term); None: it did not answer."""
+        """Each member answering about itself (state, term); None: it did not answer. The
+        primary's answer also describes every other member (`view`), with the given lag."""
         primary = next((m for m, s in states.items() if s is not None and s[0] == "PRIMARY"), None)
         for member, state in states.items():
             if state is None:
@@ -214,6 +227,46 @@ class RunBuilder:
                     primary=self.host(primary) if primary else None,
                 )
             )
+        if primary is not None:
+            others = {m: ("SECONDARY" if s else UNREACHABLE, (lag or {}).get(m, 0.0) if s else None)
+                      for m, s in states.items() if m != primary}  # fmt: skip
+            self.view(t, primary, others, term=states[primary][1])  # type: ignore[index]
+
+    def view(
+        self,
+        t: float,
+        primary: str,
+        members: dict[str, tuple[str, float | None]],
+        term: int = 1,
+        observer: str | None = None,
+    ) -> None:
+        """`observer`'s answer (the primary's own by default) describing other members: (state,
+        lag) each; a member in state UNREACHABLE has health 0, as mongod reports one it cannot
+        reach."""
+        for member, (state, lag) in members.items():
+            self.probes.append(
+                ProbeSample(
+                    t=self.origin + t,
+                    observer=observer or primary,
+                    reachable=True,
+                    member=self.host(member),
+                    state=state,
+                    health=0 if state == UNREACHABLE else 1,
+                    term=term,
+                    lag_s=lag,
+                    primary=self.host(primary),
+                )
+            )
+
+    def machine(self, t: float, *, runnable: int, cpu: float = 1.0, cores: int = 2) -> None:
+        """The measuring host's sample at `t`: its run queue and busy cores."""
+        at = self.origin + t
+        sample = ResourceSample(at, "host", "host", cpu, interval_s=1.0, cores=cores, runnable=runnable)
+        self.resources.append(sample)
+
+    def process(self, t: float, source: str, cpu: float, role: str = "load") -> None:
+        """One process's sample at `t`: the cores it used over the second before."""
+        self.resources.append(ResourceSample(self.origin + t, source, role, cpu, interval_s=1.0))
 
     def discovered(
         self, t: float, client: str, primary: str | None, *, kind: str = "topology_changed"
@@ -224,6 +277,19 @@ class RunBuilder:
                 kind=kind,
                 client=client,
                 primary=self.host(primary) if primary else None,
+            )
+        )
+
+    def server_changed(self, t: float, client: str, member: str, previous: str, new: str) -> None:
+        """The client's driver changed its description of `member` (RSPrimary, RSSecondary, Unknown)."""
+        self.discovery.append(
+            DiscoveryEvent(
+                t=self.origin + t,
+                kind="server_changed",
+                client=client,
+                address=self.host(member),
+                previous_type=previous,
+                new_type=new,
             )
         )
 
@@ -262,10 +328,46 @@ class RunBuilder:
         self.ground_truth.setdefault(member, []).append(record)
 
     # --- output ---------------------------------------------------------------------------
+    def alert_drill(
+        self, start: float, end: float, expect: dict[str, list[str]], **record: Any
+    ) -> AlertsRecord:
+        """An alert drill's record over [start, end] with no alert fired yet; `record` sets its
+        other fields (rules, error, ...)."""
+        self.alerts = AlertsRecord(
+            prometheus_version="2.42.0",
+            scrape_interval_s=1.0,
+            evaluation_interval_s=1.0,
+            start=self.origin + start,
+            end=self.origin + end,
+            rules=record.pop("rules", [AlertRule("A", "g", "a.yml", "up == 0", 2.0, 30.0)]),
+            expect=expect,
+            alerts={"resultType": "matrix", "result": []},
+            for_state={"resultType": "matrix", "result": []},
+            **record,
+        )
+        return self.alerts
+
+    def fired(
+        self, alert: str, start: float, end: float, *, pending: float | None = None, **labels: str
+    ) -> None:
+        """`alert` firing at every evaluation (each second) from `start` to `end`; pending since
+        `pending` (when given: its ALERTS_FOR_STATE samples)."""
+        assert self.alerts is not None, "alert_drill() first"
+        own = {"__name__": "ALERTS", "alertname": alert, **labels}
+        step = self.alerts.evaluation_interval_s
+        times = np.arange(self.origin + start, self.origin + end + step / 2, step)  # `end` included
+        self.alerts.alerts["result"].append(
+            {"metric": {**own, "alertstate": "firing"}, "values": [[float(t), "1"] for t in times]}
+        )
+        if pending is not None:
+            since = {**own, "__name__": "ALERTS_FOR_STATE"}
+            values = [[float(t), str(self.origin + pending)] for t in times]
+            self.alerts.for_state["result"].append({"metric": since, "values": values})
+
     def run_info(self) -> RunInfo:
         times = [e.t_start for e in self.events] or [self.origin]
         return RunInfo(
-            run_id="synthetic-run",
+            run_id=self.run_id,
             scenario=self.scenario,
             description="a synthetic run",
             command=["hubchaos", "run", f"scenarios/{self.scenario}.yaml"],
@@ -281,8 +383,16 @@ class RunBuilder:
     def write_to(self, run_dir: Path) -> Path:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / rundir.RUN_INFO).write_text(json.dumps(asdict(self.run_info())))
-        if self.slos is not None:
-            (run_dir / rundir.SCENARIO).write_text(yaml.safe_dump({"name": self.scenario, "slos": self.slos}))
+        # The scenario as a drill saves it: its sections, its SLOs and the faults it declares.
+        injected = [e for e in self.faults if e.action == FaultAction.INJECT]
+        declared = [
+            {"at": f"{e.t_wall - self.origin:g}s", "kind": e.kind, "target": e.target} for e in injected
+        ]
+        if self.slos is not None or self.sections or declared:
+            scenario = {"name": self.scenario, **self.sections, "slos": self.slos or {}}
+            (run_dir / rundir.SCENARIO).write_text(
+                yaml.safe_dump({**scenario, "faults": declared} if declared else scenario)
+            )
         pq.write_table(rundir.to_table(self.events, rundir.REQUEST_EVENT_SCHEMA), run_dir / rundir.EVENTS)
         if self.ledger:
             pq.write_table(rundir.to_table(self.ledger, rundir.LEDGER_SCHEMA), run_dir / rundir.LEDGER)
@@ -292,8 +402,13 @@ class RunBuilder:
             pq.write_table(rundir.to_table(self.probes, rundir.PROBE_SCHEMA), run_dir / rundir.PROBES)
         if self.discovery:
             rundir.write_jsonl(run_dir / rundir.DISCOVERY, self.discovery)
+        if self.resources:
+            table = rundir.to_table(sorted(self.resources, key=lambda r: r.t), rundir.RESOURCE_SCHEMA)
+            pq.write_table(table, run_dir / rundir.RESOURCES)
         if self.verification is not None:
             (run_dir / rundir.VERIFICATION).write_text(json.dumps(asdict(self.verification)))
+        if self.alerts is not None:
+            (run_dir / rundir.ALERTS).write_text(json.dumps(asdict(self.alerts)))
         for member, records in self.ground_truth.items():
             path = run_dir / rundir.MEMBERS / member / "db" / GROUND_TRUTH
             path.parent.mkdir(parents=True, exist_ok=True)

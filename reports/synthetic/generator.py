@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from reports import rundir
-from reports.rundir import (
+from contract import rundir
+from contract.rundir import (
     DiscoveryEvent,
     ErrorClass,
     FaultAction,
@@ -353,6 +353,9 @@ def _write_probes(
             "lag_s": pa.array(lag, mask=member_down | observer_down),
             "primary": names.take(pa.array(primary[r])),
             "rtt_ms": rng.uniform(0.2, 2.0, len(r)),
+            "optime_ts": (rounds[r] - lag).astype(np.int64) << 32,
+            "optime_term": term[r],
+            "applied_wall": rounds[r] - lag,
         },
         schema=rundir.PROBE_SCHEMA,
     )
