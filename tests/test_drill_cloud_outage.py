@@ -56,19 +56,23 @@ def shortened(path: Path) -> Path:
         "corpus": {"users": 50, "prompts": 200, "stores": 5, "vectors_per_store": 10, "embedding_dim": 32},
         "hub": {"mix": INSERT_ONLY},
     }
-    # The us region falls behind just before the outage (its members paused), so the cut-off
-    # regions hold w:majority writes the survivors never receive.
+    # The us region falls behind before the outage (its members paused), so the cut-off regions
+    # hold w:majority writes the survivors never receive. 8 s ahead of the kill: when the primary
+    # was in us, a busy machine's election and the drivers' rediscovery take seconds of that.
     lag = {
-        "at": "10s",
+        "at": "6s",
         "kind": "pause",
         "target": "region:us",
-        "heal_after": "8s",
+        "heal_after": "12s",
         "slo_class": "cloud_provider",
     }
     data["faults"] = [lag, {**data["faults"][0], "at": "14s", "heal_after": "16s"}]
     data["runbook"][0].update(after="f2", operator_delay="4s")
     data["runbook"][2]["at"] = "33s"
     data["runbook"][3]["params"] = {"timeout": "60s"}
+    # A 50 s load runs a handful of ingest batches: their average is judged by the shipped
+    # scenario's long load, not by this one beside other drills.
+    del data["slos"]["latency_ms"]
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
