@@ -294,7 +294,8 @@ def causal_errors(
     - each client's driver found it no later than that client's first successful write after
       it lost the old primary (the write had to be sent to a primary the driver knew);
     - when a new member took over and writes were disrupted, they did not stay available again
-      before any driver had found it.
+      before any driver had found it. Writes that recovered before the new member could have been
+      elected were served by the old primary (a stray failure early in a fault), not an inversion.
     """
     errors: list[str] = []
     if rediscovery is None:
@@ -312,13 +313,14 @@ def causal_errors(
         for c in rediscovery.clients
         if c.first_write is not None and c.found.t > c.first_write.t
     ]
-    moved = election is not None and election.new_primary != election.old_primary
     if (
-        moved
+        election is not None
+        and election.new_primary != election.old_primary
         and writes is not None
         and writes.first_bad is not None
         and writes.recovered is not None
         and writes.recovered.t < rediscovery.first.t
+        and (election.not_before is None or writes.recovered.t >= election.not_before.t)
     ):
         errors.append(
             f"writes recovered at {offset(writes.recovered.after_s)}, before any driver found the new "

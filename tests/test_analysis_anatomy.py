@@ -289,3 +289,27 @@ def test_writes_stable_before_any_driver_found_the_new_primary_is_an_analyser_er
     errors = [e.error for e in summary.analyser_errors]
     assert "writes recovered at +10.65 s, before any driver found the new primary (+20.63 s)" in errors
     assert fault.rediscovery is None
+
+
+def test_writes_that_recovered_before_the_new_primary_could_be_elected_are_no_inversion(
+    tmp_path: Path,
+) -> None:
+    """A stray failure early in a freeze, recovered at once on the old primary: the drivers find
+    the new primary ten seconds later, and that order is causal."""
+    h = History("pause")
+
+    def outcome(t: float) -> tuple[float, bool, ErrorClass | None]:
+        if INJECT <= t < 20.6:
+            return t + 0.05, False, ErrorClass.NETWORK
+        return ok_at(t)
+
+    h.writes(0, END, 0.2, outcome)
+    h.probes(INJECT, END, None, elected_at=30.75)
+    for client in CLIENTS:
+        h.found(30.72, client)
+        h.lost(30.72, client)
+    summary, fault = h.analyse(tmp_path)
+    assert [e.error for e in summary.analyser_errors if e.analyser == "anatomy"] == []
+    assert fault.writes is not None and fault.writes.recovered is not None
+    assert fault.writes.recovered.after_s < 10.5  # before the new primary could have been elected
+    assert fault.rediscovery is not None and fault.rediscovery.first.after_s == pytest.approx(10.72)
