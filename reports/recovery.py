@@ -57,7 +57,7 @@ class RestoreTimeline(Result):
     t_disaster: float
     ok: bool
     moments: list[Moment]
-    t_first_write: float | None  # the first successful write after the disaster
+    t_first_write: float | None  # the first successful write started after the disaster landed
     rto_s: float | None
     restored_to: str | None  # the oplog timestamp restored to
     point_behind_s: float | None  # how far before the disaster that point is
@@ -84,7 +84,8 @@ def restore_timelines(steps: list[StepRecord], events: pd.DataFrame) -> list[Res
             if phase in found.get("seconds", {}):
                 t += float(found["seconds"][phase])
                 moments.append(Moment(label=LABELS[phase], t=t, after_s=t - t0))
-        first = _first_write(events, t0)
+        # Writes started before the disaster had fully landed are the old cluster's.
+        first = _first_write(events, float(down.findings.get("t_down", t0)) if down is not None else t0)
         backups = (down.findings.get("backups", {}) if down is not None else {}) or {}
         reach = backups.get(found.get("backup"), {}).get("restorable_until_wall")
         point = found.get("restored_to_wall")

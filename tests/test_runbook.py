@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar, Literal, cast
 
+import pandas as pd
 import pytest
 
 from chaos.backends.base import Cluster
@@ -20,6 +21,7 @@ from contract.errors import ScenarioError
 from contract.rundir import RUNBOOK, FaultEvent, RunbookEvent, read_jsonl
 from reports.formatting import finding
 from reports.phases import Phase, phase_windows
+from reports.recovery import restore_timelines
 from reports.runbook import disruptions, runbook_steps
 
 BASE = """\
@@ -217,6 +219,20 @@ def test_a_wipe_until_the_restore_is_a_fault_window_and_a_repair_a_recovery_wind
         (Phase.STEADY, 94, 98, ()),
         (Phase.FAULT, 98, 120, ("r5",)),
     ]
+
+
+def test_the_restore_rto_counts_the_first_write_started_after_the_wipe_landed() -> None:
+    wipe = RunbookEvent("r1", "wipe", "ok", 40, 40, 41.5, findings={"t_down": 40.6}, service="down")
+    steps = runbook_steps([wipe, event("r2", "restore", 45, 70, "up")])
+    # A write started as the wipe began, acknowledged by a member not yet killed, then the
+    # restored set's first write.
+    events = pd.DataFrame(
+        {"t_start": [40.01, 72.0], "t_end": [40.04, 72.3], "is_write": [True, True], "ok": [True, True]}
+    )
+    [timeline] = restore_timelines(steps, events)
+    assert timeline.t_disaster == 40
+    assert timeline.t_first_write == 72.3
+    assert timeline.rto_s == pytest.approx(32.3)
 
 
 def test_findings_read_as_one_line() -> None:

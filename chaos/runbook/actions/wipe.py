@@ -5,6 +5,7 @@ apart from the cluster, as Atlas's does), which is as far as a restore can then 
 from __future__ import annotations
 
 import random
+import time
 from typing import Any, Literal
 
 from chaos.backup.layout import Point
@@ -29,6 +30,9 @@ class Wipe(RunbookStep):
         ctx.state.term_wiped = max(terms, default=None)
         for name in names:
             cluster.kill(name)
+        # A write started while the kills were landing may still be acknowledged by a member
+        # not yet killed: recovery counts writes started after the last one died.
+        down = time.time()
         ctx.acted_on(names)
         reach: dict[str, Point] = {}
         for set_name, tailer in list(ctx.state.continuous.items()):
@@ -39,6 +43,7 @@ class Wipe(RunbookStep):
             "members": names,
             "term": ctx.state.term_wiped,
             "bytes_deleted": deleted,
+            "t_down": down,
             "backups": {
                 n: {"restorable_until": p.ts, "restorable_until_wall": p.wall} for n, p in reach.items()
             },
