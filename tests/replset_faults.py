@@ -69,7 +69,8 @@ def check_all_fault_kinds(cluster: Cluster, journal_dir: Path) -> None:
     # A paused member is reported unreachable (by the others too) and recovers.
     fault = inj.inject(Pause(target="secondary"))
     (paused,) = fault.members
-    assert state_of(cluster, paused) == "(not reachable)"
+    # `docker pause` can return a moment before the container's cgroup is frozen.
+    wait_until(lambda: state_of(cluster, paused) == "(not reachable)", 5, f"{paused} to stop answering")
     primary = cluster.wait_primary().name
     address = cluster.member(paused).address
 

@@ -81,7 +81,10 @@ def test_the_stack_comes_up_and_takes_a_fault(stack_env: str, tmp_path: Path) ->
         cluster.wait_healthy(timeout=120)
         inj = FaultInjector(cluster, Journal(tmp_path / "journal"))
         fault = inj.inject(Pause(target="us-1"))
-        assert cluster.member_status("us-1").state == "(not reachable)"
+        # `docker pause` can return a moment before the container's cgroup is frozen.
+        wait_until(
+            lambda: cluster.member_status("us-1").state == "(not reachable)", 5, "us-1 to stop answering"
+        )
         inj.heal(fault)
         cluster.wait_healthy(timeout=60)
     client = docker_client()

@@ -111,17 +111,19 @@ def test_wrong_target_is_one_line_and_changes_nothing(state: Path) -> None:
 def test_sigterm_heals_before_exiting(state: Path) -> None:
     hubchaos(state, "cluster", "up", "--members", "1")
     process = cluster_of(state).processes["m0"]  # type: ignore[attr-defined]
+    log = state / "clusters" / "default" / "faults.jsonl"
+
+    def events() -> list[dict[str, str]]:
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
     run = spawn(state, "fault", "pause", "--target", "primary", "--duration", "120")
-    wait_until(lambda: process.paused, 30, "the pause")
+    # Once the injection is recorded: a SIGTERM while it is applied undoes a failed injection.
+    wait_until(lambda: process.paused and any(e["action"] == "inject" for e in events()), 30, "the pause")
     run.send_signal(signal.SIGTERM)
     run.wait(timeout=60)
     assert not process.paused
     assert journal(state) == []
-    events = [
-        json.loads(line)
-        for line in (state / "clusters" / "default" / "faults.jsonl").read_text().splitlines()
-    ]
-    assert [(e["kind"], e["action"], e["outcome"]) for e in events] == [
+    assert [(e["kind"], e["action"], e["outcome"]) for e in events()] == [
         ("pause", "inject", "ok"),
         ("pause", "heal", "ok"),
     ]
