@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -186,4 +187,13 @@ class ComposeCluster(ContainerCluster):
         self.close_clients()
         if self.target.manage:
             self.save_logs()
-            self.compose("down", "-v", "--remove-orphans")
+            # A busy daemon can still hold a removed member's endpoint when compose removes the
+            # network ("has active endpoints"); a second pass removes it, instead of leaving it.
+            for attempt in range(3):
+                try:
+                    self.compose("down", "-v", "--remove-orphans")
+                    break
+                except BackendError as exc:
+                    if "active endpoints" not in str(exc) or attempt == 2:
+                        raise
+                    time.sleep(2)
