@@ -151,5 +151,6 @@ def test_the_command_line_restores_the_point_into_a_fresh_set(
     )
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert f"restored to {mark.at.ts}:" in restored.stdout
+    assert "healthy after" in restored.stdout  # it waited for the restored set
     with single_member.client() as client:
         assert reference.compare(client["aihub"], mark) == []
