@@ -29,7 +29,7 @@ EVENT_COLUMNS = ("t_start", "t_end", "duration_ms", "op", "ok", "is_write", "err
 LEDGER_COLUMNS = ("write_id", "collection", "doc_id", "t_start", "status", "t_ack", "token")
 # The analysers' probe columns; the optime fields are recorded for audit and not read.
 PROBE_COLUMNS = ("t", "observer", "reachable", "member", "state", "health", "term", "optime", "lag_s",
-                 "primary", "rtt_ms")  # fmt: skip
+                 "primary", "rtt_ms", "optime_ts", "optime_term")  # fmt: skip
 RESOURCE_COLUMNS = tuple(rundir.RESOURCE_SCHEMA.names)
 _DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 
@@ -108,6 +108,7 @@ def load_run(run_dir: Path, slos: SLOTargets | None = None) -> RunData:
         rundir.PROBE_SCHEMA,
         PROBE_COLUMNS,
         not_null=("t", "observer", "reachable", "member", "state"),
+        exact_ints=("optime_ts", "optime_term"),
     )
     if probes is None:
         absent.append(rundir.PROBES)
@@ -188,8 +189,11 @@ def read_table(
     *,
     dictionary: tuple[str, ...] = (),
     not_null: tuple[str, ...] = (),
+    exact_ints: tuple[str, ...] = (),
 ) -> pd.DataFrame | None:
-    """Columns of a Parquet file cast to the contract's types; None when the file is absent."""
+    """Columns of a Parquet file cast to the contract's types; None when the file is absent.
+    `exact_ints` become pandas' nullable Int64: as floats (an integer column with gaps), 64-bit
+    values such as optime timestamps would lose their low bits."""
     path = run_dir / name
     label = name
     if not path.exists():
@@ -215,7 +219,10 @@ def read_table(
             raise AnalysisError(f"{label}: column {column} holds {values.type}, expected {target}") from None
         if column in not_null and values.null_count:
             raise AnalysisError(f"{label}: column {column} has {values.null_count} empty value(s)")
-    return pa.table(cast).to_pandas()
+    frame = pa.table(cast).to_pandas()
+    for column in exact_ints:
+        frame[column] = cast[column].to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    return frame
 
 
 def _read_discovery(run_dir: Path, names: MemberNames) -> pd.DataFrame | None:
