@@ -7,18 +7,25 @@ child processes here, never inside the test process.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 import subprocess
 import sys
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from chaos_support import needs_root
 
-from chaos.backends.processes import free_port
+from chaos.backends import netns
+from chaos.backends.processes import MemberProcess, free_port, initiate, wait_for_primary
 from contract.rundir import DISCOVERY, EVENTS, LEDGER, DiscoveryEvent, read_jsonl
 from locustfiles.model import PROMPTS
 from locustfiles.seeding import seed_corpus
@@ -195,6 +202,99 @@ def test_distributed_run_merges_one_event_log_and_one_ledger(single_member: Any,
     per_worker = check_ledger_ids([e.write_id for e in entries])
     assert set(per_worker) == {"worker-0", "worker-1"}
     assert all(n > 10 for n in per_worker.values())
+
+
+@contextmanager
+def worker_namespaces(count: int) -> Iterator[tuple[str, list[str]]]:
+    """`count` network namespaces on one bridge: the bridge's address (the root namespace, where
+    the master and the member listen) and each namespace's name."""
+    cluster_id = f"lw{uuid.uuid4().hex[:5]}"
+    names = [f"w{i}" for i in range(count)]
+    subnet = netns.pick_subnet(ipaddress.IPv4Network("10.216.0.0/16"), netns.networks_in_use())
+    net = netns.plan(cluster_id, names, subnet)
+    try:
+        netns.create(cluster_id, net)
+        yield net.gateway, [netns.netns_name(cluster_id, n) for n in names]
+    finally:
+        netns.destroy(cluster_id, names)
+
+
+DELIVERED = re.compile(r"(worker-\d+): (\d+) events, (\d+) ledger entries, \d+ discovery events delivered")
+
+
+@needs_root
+def test_workers_sharing_no_path_with_the_master_deliver_every_record_once(tmp_path: Path) -> None:
+    """Workers in their own network namespaces, in their own folders, with the master's folder
+    hidden from them (a mount namespace with an empty tmpfs over it): everything they recorded
+    reaches the master's run directory over Locust's channel, once."""
+    master_dir = tmp_path / "master"
+    run_dir, stats = master_dir / "run", master_dir / "stats"
+    master_dir.mkdir()
+    with worker_namespaces(2) as (gateway, namespaces):
+        member = MemberProcess("m0", gateway, free_port(), tmp_path / "m0")
+        member.start()
+        try:
+            member.wait_ready()
+            config = initiate([member])
+            wait_for_primary([member])
+            uri = f"mongodb://{member.address}/?replicaSet={config['_id']}"
+            env = workload_env(run_dir, HUBCHAOS_LIMITS__MAX_OPS_PER_USER="6")
+            port = free_port()
+            master = subprocess.Popen(
+                locust_command(
+                    *("--master", "--master-bind-host", gateway, "--master-bind-port", str(port)),
+                    *("--headless", "--expect-workers", "2", "--expect-workers-max-wait", "60"),
+                    *("-u", "12", "-r", "12", "-t", "14s", "--host", uri, "--json-file", str(stats)),
+                ),
+                env=env,
+                cwd=master_dir,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            worker_env = {k: v for k, v in env.items() if k != "HUBCHAOS_RUN_DIR"}
+            hide = 'mount -t tmpfs hidden "$0" && test -z "$(ls -A "$0")" && exec "$@"'
+            worker_dirs = [tmp_path / f"w{i}" for i in range(2)]
+            workers = []
+            for ns, folder in zip(namespaces, worker_dirs, strict=True):
+                folder.mkdir()
+                command = locust_command(
+                    *("--worker", "--master-host", gateway, "--master-port", str(port), "--loglevel", "INFO")
+                )
+                isolated = [*netns.exec_prefix(ns), "unshare", "--mount", "sh", "-c", hide, str(master_dir)]
+                workers.append(
+                    subprocess.Popen(
+                        [*isolated, *command],
+                        env=worker_env,
+                        cwd=folder,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                )
+            try:
+                _, err = master.communicate(timeout=180)
+                worker_logs = [w.communicate(timeout=60)[1] for w in workers]
+            finally:
+                for p in (master, *workers):
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+        finally:
+            member.kill()
+    assert master.returncode == 0, err[-4000:]
+    assert all(w.returncode == 0 for w in workers), [log[-2000:] for log in worker_logs]
+    delivered = {m[1]: (int(m[2]), int(m[3])) for log in worker_logs for m in DELIVERED.finditer(log)}
+    assert set(delivered) == {"worker-0", "worker-1"}, worker_logs
+    events = pq.read_table(run_dir / EVENTS).to_pandas()
+    assert Counter(events["op"]) == {name: s["requests"] for name, s in read_stats(stats).items()}
+    entries = read_ledger(run_dir / LEDGER)
+    per_worker = check_ledger_ids([e.write_id for e in entries])
+    # What each worker recorded is in the master's merged files, no row more, no row less.
+    assert {w: (int((events["worker"] == w).sum()), per_worker[w]) for w in per_worker} == delivered
+    assert all(n > 10 for n in per_worker.values())
+    assert sorted(p.name.split(".")[0] for p in run_dir.glob("events/*.batches")) == ["worker-0", "worker-1"]
+    assert [list(folder.iterdir()) for folder in worker_dirs] == [[], []]
 
 
 LIBRARY_RUN = """
