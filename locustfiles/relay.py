@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from locustfiles.channel import ACK, BATCH, DRAIN, DRAINED, ChannelError, Drained, Inbox, Uplink
@@ -85,7 +86,9 @@ class MasterRelay:
 
     def _on_batch(self, msg: Any, **_: Any) -> None:
         try:
-            ack = self.inbox.receive(msg.data)
+            # On a thread of gevent's pool: the fsync then stalls only this listener (one batch at
+            # a time), not the master's other greenlets (in a drill: its probes and faults).
+            ack = gevent.get_hub().threadpool.apply(self.inbox.receive, (msg.data,))
         except ChannelError as exc:
             log.error("a recordings batch from worker %s refused: %s", msg.node_id, exc)
             return
