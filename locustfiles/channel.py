@@ -5,7 +5,8 @@ worker on another machine needs no path shared with the master.
     hubchaos_batch {writer, session, seq, parts}   ──►    written into the worker's shards
                                                    ◄──    hubchaos_ack {session, seq}, once synced
     when the load stops:                           ◄──    hubchaos_drain
-    hubchaos_drained {session, last_seq}           ──►    waits until it holds batches 1..last_seq
+    hubchaos_drained {session, last_seq}           ──►    closes its shards once it holds 1..last_seq
+    (also sent by a worker that stops on its own)
 
 Back-pressure: at most `window` batches are unacknowledged; a full window makes the recorder's
 flush wait, and a recorder whose buffer is full makes the users wait, so a slow master slows
@@ -203,17 +204,25 @@ class Uplink:
                 self._cond.wait(TICK_S)
             return len(self._unacked)
 
-    def seal(self) -> Drained:
-        """The master's drain: what this process records from now on is not sent (the load has
-        stopped; a later test start reopens it); what was sent is the `Drained` answer."""
+    def finish(self, timeout_s: float) -> int:
+        """Seal this uplink (what this process records from now on is not sent: the load has
+        stopped; a later test start reopens it), wait up to `timeout_s` for every batch's
+        acknowledgement, then tell the master which batch was the last (`Drained`), so that it
+        closes this process's shards. The number of batches still unacknowledged."""
         self._sealed = True
-        return Drained(session=self.session, last_seq=self._seq)
+        left = self.settle(timeout_s)
+        try:
+            self._send(DRAINED, Drained(session=self.session, last_seq=self._seq).model_dump())
+        except Exception as exc:  # the master is away: it will report these shards unclosed
+            log.debug("sending the last batch number failed: %s", exc)
+        return left
 
     def reopen(self) -> None:
         self._sealed = False
 
     def close(self) -> None:
-        left = self.settle(2 * self.settings.resend_after_s)
+        """Finish (unless the master's drain did), and say in the log what was delivered."""
+        left = len(self._unacked) if self._sealed else self.finish(2 * self.settings.resend_after_s)
         self.manifest.closed = True
         worker = self.manifest.worker
         if left:
@@ -265,7 +274,8 @@ class Inbox:
         self._held: dict[str, set[int]] = recover(run_dir)
         self._open: dict[str, _Outbox] = {}
         self._awaiting: set[str] = set()
-        self._reported: dict[str, Drained] = {}
+        self._reported: dict[str, Drained] = {}  # node -> its answer to the drain
+        self._last: dict[str, int] = {}  # session -> the last batch it said it sent
 
     def holds(self, session: str) -> set[int]:
         return set(self._held.get(session, ()))
@@ -275,6 +285,8 @@ class Inbox:
         batch = parse(BatchMessage, data)
         held = self._held.setdefault(batch.session, set())
         if batch.seq not in held:
+            if batch.seq > self._last.get(batch.session, batch.seq):
+                del self._last[batch.session]  # a worker recording again after a drain
             out = self._outbox(batch)
             out.shards.write(batch.parts(), durable=True)
             entry = LogEntry(
@@ -288,6 +300,7 @@ class Inbox:
             out.log.flush()
             os.fsync(out.log.fileno())
             held.add(batch.seq)
+            self._close_if_complete(batch.session)
         return Ack(session=batch.session, seq=batch.seq).model_dump()
 
     def begin_drain(self, nodes: Iterable[str]) -> None:
@@ -296,27 +309,36 @@ class Inbox:
         self._reported = {}
 
     def on_drained(self, node: str, data: Any) -> None:
-        self._reported[node] = parse(Drained, data)
+        """A worker's last batch number: its shards are closed once every batch up to it is held."""
+        drained = parse(Drained, data)
+        self._reported[node] = drained
+        self._last[drained.session] = drained.last_seq
+        self._close_if_complete(drained.session)
 
     def undrained(self) -> list[str]:
         """Workers asked whose answer, or one of whose batches up to it, has not arrived."""
         return sorted(
             node
             for node in self._awaiting
-            if (d := self._reported.get(node)) is None
-            or not set(range(1, d.last_seq + 1)) <= self._held.get(d.session, set())
+            if (d := self._reported.get(node)) is None or not self._complete(d.session, d.last_seq)
         )
 
     def wait_drained(self, timeout_s: float) -> list[str]:
-        """Wait (at most `timeout_s`) until every worker asked has delivered everything; close the
-        shards of those that have. The workers that have not."""
+        """Wait (at most `timeout_s`) until every worker asked has delivered everything; those
+        that have not."""
         deadline = time.monotonic() + timeout_s
         while (left := self.undrained()) and time.monotonic() < deadline:
             time.sleep(TICK_S)
-        for node, drained in self._reported.items():
-            if node not in left and (out := self._open.pop(drained.session, None)) is not None:
-                self._close(out)
         return left
+
+    def _complete(self, session: str, last_seq: int) -> bool:
+        return set(range(1, last_seq + 1)) <= self._held.get(session, set())
+
+    def _close_if_complete(self, session: str) -> None:
+        last = self._last.get(session)
+        if last is not None and self._complete(session, last) and (out := self._open.pop(session, None)):
+            out.shards.close()
+            out.log.close()
 
     def _outbox(self, batch: BatchMessage) -> _Outbox:
         out = self._open.get(batch.session)
@@ -325,11 +347,6 @@ class Inbox:
             log_file = log_path(self.run_dir, shards.stem).open("ab")
             out = self._open[batch.session] = _Outbox(shards, log_file)
         return out
-
-    @staticmethod
-    def _close(out: _Outbox) -> None:
-        out.shards.close()
-        out.log.close()
 
 
 def log_path(run_dir: Path, stem: str) -> Path:

@@ -145,10 +145,12 @@ def finish(environment: Environment, wait_s: float = 10.0) -> MergeReport | None
     """Close this process's recording and, outside a worker, merge the run directory."""
     workload = workload_for(environment)
     relay = _relays.get(environment)
+    runner = environment.runner
     if isinstance(relay, MasterRelay):
         relay.drain()  # a master interrupted before its test stopped: the channel still runs
+    elif isinstance(relay, WorkerRelay):
+        runner.stop()  # a worker interrupted itself: its users stop before its last batches go
     workload.close()
-    runner = environment.runner
     run_dir = workload.settings.run_dir
     if isinstance(runner, WorkerRunner) or run_dir is None:
         return None

@@ -50,9 +50,8 @@ class WorkerRelay:
         self.workload.flush()
         if self.uplink is None:
             self.runner.send_message(DRAINED, Drained(session="", last_seq=0).model_dump())
-            return
-        self.runner.send_message(DRAINED, self.uplink.seal().model_dump())
-        self.uplink.settle(self.workload.settings.recorder.drain_timeout_s)
+        else:
+            self.uplink.finish(self.workload.settings.recorder.drain_timeout_s)
 
 
 class MasterRelay:

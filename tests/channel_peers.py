@@ -60,8 +60,7 @@ def worker(host: str, port: int, entries: int) -> None:
         if n % 50 == 0:
             gevent.sleep(0.01)  # about 5,000 entries a second: the stream lasts a few seconds
     recorder.flush()
-    unacked = uplink.settle(60)
-    client.send(Message(DRAINED, uplink.seal().model_dump(), node))
+    unacked = uplink.finish(60)
     recorder.close()
     print(json.dumps({"recorded": entries, "batches": uplink.last_seq, "unacked": unacked}), flush=True)
 

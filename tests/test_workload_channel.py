@@ -57,6 +57,19 @@ def test_a_batch_sent_again_is_acknowledged_and_written_once(tmp_path: Path) -> 
     assert sorted(ledger_ids(tmp_path)) == sorted(f"worker-0-{n}" for n in range(1, 16))
 
 
+def test_a_workers_shards_close_once_its_last_batch_is_held(tmp_path: Path) -> None:
+    inbox = Inbox(tmp_path)
+    inbox.receive(batch(1, ledger(1, 5)))
+    inbox.begin_drain(["node-a"])
+    inbox.on_drained("node-a", {"session": SESSION, "last_seq": 2})  # batch 2 is still on its way
+    assert inbox.undrained() == ["node-a"]
+    assert not manifests(tmp_path)[0].closed
+    inbox.receive(batch(2, ledger(6, 5)))
+    assert inbox.undrained() == []
+    (manifest,) = manifests(tmp_path)
+    assert manifest.closed and manifest.ledger == 10
+
+
 def test_a_restarted_master_cuts_what_it_wrote_but_never_acknowledged(tmp_path: Path) -> None:
     inbox = Inbox(tmp_path)
     inbox.receive(batch(1, ledger(1, 10)))

@@ -163,10 +163,11 @@ def run_distributed(
     host: str = "127.0.0.1",
     run_time: str = "14s",
     interrupt_after_s: float | None = None,
+    interrupt_worker: int | None = None,
 ) -> Distributed:
     """A headless master on `host` (in the folder of `stats`) and one worker per (command
     prefix, folder), each started in its folder and told nothing of the run directory; Ctrl-C
-    to the master after `interrupt_after_s`, if given."""
+    after `interrupt_after_s`, if given, to the master or to worker `interrupt_worker`."""
     port = free_port()
     master = subprocess.Popen(
         locust_command(
@@ -203,7 +204,7 @@ def run_distributed(
     try:
         if interrupt_after_s is not None:
             time.sleep(interrupt_after_s)
-            master.send_signal(signal.SIGINT)
+            (master if interrupt_worker is None else procs[interrupt_worker]).send_signal(signal.SIGINT)
         _, err = master.communicate(timeout=180)
         codes = [w.wait(timeout=60) for w in procs]
     finally:
@@ -245,11 +246,13 @@ def delivered_once(run_dir: Path, run: Distributed) -> dict[str, int]:
     return per_worker
 
 
-def test_a_master_interrupted_mid_load_still_collects_every_worker_record(
-    single_member: Any, tmp_path: Path
+@pytest.mark.parametrize("interrupted", [None, 0], ids=["master", "a worker"])
+def test_a_ctrl_c_mid_load_loses_nothing_a_worker_recorded(
+    single_member: Any, tmp_path: Path, interrupted: int | None
 ) -> None:
-    """Ctrl-C to the master while the workers' users run: before Locust closes the channel the
-    master drains its workers, whose users stop first, so nothing they recorded is missing."""
+    """Ctrl-C while the workers' users run. To the master: before Locust closes the channel it
+    drains its workers, whose users stop first. To a worker: its users stop, its last batches
+    go, it tells the master which was the last, and the master closes its shards."""
     run_dir = tmp_path / "run"
     run = run_distributed(
         single_member.uri,
@@ -257,11 +260,12 @@ def test_a_master_interrupted_mid_load_still_collects_every_worker_record(
         tmp_path / "stats",
         tmp_path / "logs",
         [([], tmp_path)] * 2,
-        run_time="120s",
+        run_time="120s" if interrupted is None else "22s",
         interrupt_after_s=12,
+        interrupt_worker=interrupted,
     )
-    assert run.master.returncode == 0, run.master.stderr[-4000:]
-    assert run.workers == [0, 0], run.logs
+    assert run.master.returncode == 0, run.master.stderr[-4000:]  # the merge found every shard closed
+    assert run.workers[1] == 0, run.logs
     per_worker = delivered_once(run_dir, run)
     assert set(per_worker) == {"worker-0", "worker-1"}
     assert all(n > 10 for n in per_worker.values())
