@@ -165,6 +165,7 @@ class Uplink:
         self._seq = 0
         self._unacked: dict[int, _Sent] = {}
         self._sealed = False
+        self._progress = time.monotonic()  # when the master last acknowledged a batch
         self._cond = threading.Condition()
 
     @property
@@ -173,13 +174,16 @@ class Uplink:
 
     def write(self, parts: Parts) -> None:
         rows = parts.rows()
-        if self._sealed:
-            self.dropped += sum(rows.values())
-            return
         with self._cond:
-            while len(self._unacked) >= self.settings.window:
+            while len(self._unacked) >= self.settings.window and not self._sealed:
+                if time.monotonic() - self._progress > self.settings.drain_timeout_s:
+                    self._give_up()
+                    break
                 self._send_overdue()
                 self._cond.wait(TICK_S)
+            if self._sealed:
+                self.dropped += sum(rows.values())
+                return
             self._seq += 1
             message = BatchMessage.of(self.manifest.worker, self.session, self._seq, parts).model_dump()
             self._unacked[self._seq] = _Sent(message, time.monotonic(), rows)
@@ -192,6 +196,7 @@ class Uplink:
         if ack.session == self.session:
             with self._cond:
                 self._unacked.pop(ack.seq, None)
+                self._progress = time.monotonic()
                 self._cond.notify_all()
 
     def settle(self, timeout_s: float) -> int:
@@ -243,6 +248,16 @@ class Uplink:
             self.manifest.discovery,
             self._seq,
             f"; {self.dropped} record(s) after the load stopped not sent" if self.dropped else "",
+        )
+
+    def _give_up(self) -> None:
+        """The master acknowledged nothing for `drain_timeout_s` with the window full: it is gone
+        (a Locust worker cannot join a restarted one), so stop waiting, and the users with it."""
+        self._sealed = True
+        log.error(
+            "%s: the master acknowledged no batch for %.0f s; recording stops here",
+            self.manifest.worker,
+            self.settings.drain_timeout_s,
         )
 
     def _send_overdue(self) -> None:

@@ -18,11 +18,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from test_workload_recorder import entry
+from test_workload_recorder import entry, request
 
 from chaos.backends.processes import free_port
 from locustfiles.channel import BatchMessage, ChannelError, Inbox, Uplink, log_path
 from locustfiles.merge import merge_run
+from locustfiles.recorder import Recorder
 from locustfiles.settings import RecorderSettings
 from locustfiles.shards import Parts, manifests
 
@@ -120,6 +121,35 @@ def test_a_full_window_makes_the_writer_wait_until_an_acknowledgement(tmp_path: 
     writer.join(timeout=5)
     assert [m["seq"] for m in sent] == [1, 2, 3, 4, 5]
     assert uplink.settle(0.2) == 1  # batch 5 is still unacknowledged
+
+
+def test_a_master_that_does_not_acknowledge_slows_the_users_then_recording_stops(tmp_path: Path) -> None:
+    """Back-pressure down to the request path: with the window full and the recorder's buffer
+    full, a user's request waits; a master silent for `drain_timeout_s` is given up, and the
+    users go on (what they record is counted as not sent, not buffered)."""
+    sent: list[dict[str, Any]] = []
+    settings = RecorderSettings(flush_interval_s=0.05, max_buffered=1000, window=2, drain_timeout_s=2)
+    uplink = Uplink(lambda kind, data: sent.append(data), "worker-0", settings)
+    recorder = Recorder(uplink, "worker-0", settings)
+    requests = 0
+
+    def user() -> None:
+        nonlocal requests
+        for i in range(20_000):
+            request(recorder, "prompts.get", float(i))
+            requests += 1
+
+    thread = threading.Thread(target=user)
+    thread.start()
+    time.sleep(1.0)
+    assert thread.is_alive()
+    # At most: two batches in flight, a third drained from the buffer and waiting, a full buffer.
+    assert settings.max_buffered <= requests <= 4 * settings.max_buffered
+    thread.join(timeout=10)
+    assert requests == 20_000
+    assert uplink.dropped == 20_000 - uplink.manifest.events
+    recorder.close()
+    assert [m["seq"] for m in sent] == [1, 2]
 
 
 def _start_master(port: int, run_dir: Path) -> subprocess.Popen[str]:
