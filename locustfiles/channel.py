@@ -160,12 +160,12 @@ class Uplink:
         self.session = uuid.uuid4().hex
         self.manifest = Manifest(stem=f"{writer}.{self.session[:8]}", worker=writer, pid=os.getpid())
         self.settings = settings
-        self.dropped = 0  # records made after the master's drain, not sent
+        self.dropped = 0  # records made after the master's drain (or after giving up), not sent
         self._send = send
         self._seq = 0
         self._unacked: dict[int, _Sent] = {}
         self._sealed = False
-        self._progress = time.monotonic()  # when the master last acknowledged a batch
+        self._progress = time.monotonic()  # the last acknowledgement, or the first batch sent after it
         self._cond = threading.Condition()
 
     @property
@@ -186,6 +186,8 @@ class Uplink:
                 return
             self._seq += 1
             message = BatchMessage.of(self.manifest.worker, self.session, self._seq, parts).model_dump()
+            if not self._unacked:
+                self._progress = time.monotonic()  # the master's silence counts from here
             self._unacked[self._seq] = _Sent(message, time.monotonic(), rows)
         for kind, n in rows.items():
             setattr(self.manifest, kind, getattr(self.manifest, kind) + n)

@@ -123,6 +123,22 @@ def test_a_full_window_makes_the_writer_wait_until_an_acknowledgement(tmp_path: 
     assert uplink.settle(0.2) == 1  # batch 5 is still unacknowledged
 
 
+def test_the_masters_silence_counts_only_while_a_batch_waits_for_it(tmp_path: Path) -> None:
+    sent: list[dict[str, Any]] = []
+    uplink = Uplink(
+        lambda kind, data: sent.append(data), "worker-0", RecorderSettings(window=1, drain_timeout_s=0.4)
+    )
+    time.sleep(0.6)  # idle: nothing was waiting for an acknowledgement
+    uplink.write(ledger(1, 1))
+    second = threading.Thread(target=uplink.write, args=(ledger(2, 1),))
+    second.start()
+    time.sleep(0.2)
+    assert second.is_alive() and uplink.dropped == 0  # still waiting, not given up
+    uplink.on_ack({"session": uplink.session, "seq": 1})
+    second.join(timeout=5)
+    assert [m["seq"] for m in sent] == [1, 2] and uplink.dropped == 0
+
+
 def test_a_master_that_does_not_acknowledge_slows_the_users_then_recording_stops(tmp_path: Path) -> None:
     """Back-pressure down to the request path: with the window full and the recorder's buffer
     full, a user's request waits; a master silent for `drain_timeout_s` is given up, and the
