@@ -22,7 +22,6 @@ from contract.rundir import (
     EVENTS_SHARDS,
     LEDGER_SCHEMA,
     LEDGER_SHARDS,
-    REQUEST_EVENT_SCHEMA,
     RESOURCES_SHARDS,
     DiscoveryEvent,
     LedgerEntry,
@@ -31,6 +30,7 @@ from contract.rundir import (
     to_table,
     write_jsonl,
 )
+from locustfiles import eventcodec
 from locustfiles.resources import ProcessMeter
 from locustfiles.settings import RecorderSettings
 from locustfiles.shards import Manifest, StreamShard, claim_stem
@@ -54,7 +54,7 @@ class Recorder:
         self.stem = claim_stem(run_dir, worker)
         self.manifest = Manifest(stem=self.stem, worker=worker, pid=os.getpid())
         self._events_shard = StreamShard(
-            run_dir / EVENTS_SHARDS / f"{self.stem}.arrows", REQUEST_EVENT_SCHEMA
+            run_dir / EVENTS_SHARDS / f"{self.stem}.arrows", eventcodec.SHARD_SCHEMA
         )
         self._ledger_shard = StreamShard(run_dir / LEDGER_SHARDS / f"{self.stem}.arrows", LEDGER_SCHEMA)
         self._discovery_path = run_dir / DISCOVERY_SHARDS / f"{self.stem}.jsonl"
@@ -140,7 +140,7 @@ class Recorder:
             discovery = self._drain(self._discovery)
             resources = self._drain(self._resources)
             if events:
-                self._events_shard.append(to_table(events, REQUEST_EVENT_SCHEMA))
+                self._events_shard.append(eventcodec.encode(events))
                 self.manifest.events += len(events)
             if ledger:
                 self._ledger_shard.append(to_table(ledger, LEDGER_SCHEMA))
