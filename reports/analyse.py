@@ -89,6 +89,7 @@ def summarise(data: RunData) -> Summary:
     context = _FaultContext(
         data=data,
         windows=windows,
+        span_s=scan.tallies.span_s,
         last_writes=scan.last_writes,
         inject_times=np.sort([f.t_inject for f in data.faults if f.injected]),
         findings=findings.value or [],
@@ -172,6 +173,7 @@ class _FaultContext:
 
     data: RunData
     windows: list[PhaseWindow]
+    span_s: float  # the longest time from a request's start to its completion (or its duration)
     last_writes: LastWrites | None  # None: the scan could not say (its error is the writes')
     inject_times: np.ndarray  # injected faults' injection times, sorted
     findings: list[Finding]  # the run's driver findings (reports.drivercheck)
@@ -181,8 +183,7 @@ class _FaultContext:
         `complete.start` on: from the throughput baseline before the injection (or as early as a
         stalled or still running request that reached the injection could start) to the end of
         its horizon."""
-        data, targets = self.data, self.data.slos
-        span = data.requests.bounds.span_s
+        data, targets, span = self.data, self.data.slos, self.span_s
         reach = max(targets.windows.baseline_s + 1, targets.slow_op_ms / 1000.0, span)
         complete = None
         if self.last_writes is not None:
@@ -290,12 +291,18 @@ def _logged(logs: Outcome[dict[str, WriteLog]]) -> dict[str, WriteLog]:
 
 
 class _Tallies:
-    """The run's request counts, accumulated over row batches."""
+    """The run's request counts and longest request, accumulated over row batches."""
 
     def __init__(self) -> None:
         self.requests = self.ok = self.writes = self.writes_failed = self.canary_writes = 0
+        self.span_s = 0.0
 
     def add(self, events: pd.DataFrame) -> None:
+        took = np.maximum(
+            events["t_end"].to_numpy() - events["t_start"].to_numpy(),
+            events["duration_ms"].to_numpy() / 1000.0,
+        )
+        self.span_s = max(self.span_s, float(np.nanmax(took, initial=0.0)))
         ok = events["ok"].to_numpy()
         writes = events["is_write"].to_numpy()
         self.requests += len(events)

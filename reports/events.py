@@ -1,10 +1,11 @@
 """The request events, read in row batches from `events.parquet`, never all at once.
 
 A soak records a hundred million events; a frame of them all would not fit. `EventSource`
-checks the file in one pass when the run is loaded (columns, types, empty values, the run's
-bounds) and then hands the analysis row batches (`batches`) or the events of one time window
-(`window`, which reads only the row groups whose statistics say they may hold it). Frames have the contract's
-types, operation names, error classes and workers as categoricals.
+checks the file when the run is loaded (columns, empty values and the run's bounds from the row
+groups' statistics, or one pass over the times when they do not say), then hands the analysis
+row batches (`batches`) or the events of one time window (`window`, which reads only the row
+groups whose statistics say they may hold it). Frames have the contract's types, operation
+names, error classes and workers as categoricals.
 """
 
 from __future__ import annotations
@@ -70,7 +71,6 @@ class Bounds:
     rows: int
     start: float  # the earliest start
     end: float  # the latest completion
-    span_s: float  # the longest time from a start to its completion (or its duration), at least 0
 
 
 class EventSource:
@@ -87,12 +87,12 @@ class EventSource:
         except (pa.ArrowException, OSError) as exc:
             raise AnalysisError(f"{rundir.EVENTS}: not a readable Parquet file ({exc})") from None
         self._starts = [
-            _start_range(self._file.metadata.row_group(i), names.index("t_start"))
+            _range(self._file.metadata.row_group(i), names.index("t_start"))
             for i in range(self._file.num_row_groups)
         ]
         self._cache: dict[int, pa.Table] = {}  # the row groups the last window read
         self._check_nulls(names)
-        self.bounds = self._survey()
+        self.bounds = self._from_statistics(names) or self._survey()
 
     def _check_nulls(self, names: list[str]) -> None:
         """Empty values where none may be, as far as the row groups' statistics say (every read
@@ -105,22 +105,33 @@ class EventSource:
             if nulls:
                 raise AnalysisError(f"{rundir.EVENTS}: column {column} has {nulls} empty value(s)")
 
+    def _from_statistics(self, names: list[str]) -> Bounds | None:
+        """The bounds from the row groups' statistics, when every one has them for times stored
+        as the contract's doubles (as every writer of the suite stores them)."""
+        schema = self._file.schema_arrow
+        if any(schema.field(c).type != pa.float64() for c in ("t_start", "t_end")):
+            return None
+        meta = self._file.metadata
+        ends = [_range(meta.row_group(i), names.index("t_end")) for i in range(meta.num_row_groups)]
+        if not meta.num_rows or any(r is None for r in [*self._starts, *ends]):
+            return None
+        return Bounds(
+            meta.num_rows,
+            min(r[0] for r in self._starts if r is not None),
+            max(r[1] for r in ends if r is not None),
+        )
+
     def _survey(self) -> Bounds:
-        rows, start, end, span = 0, float("inf"), float("-inf"), 0.0
-        for table in self._tables(range(self._file.num_row_groups), ("t_start", "t_end", "duration_ms")):
-            if not table.num_rows:
-                continue
-            t_start, t_end = table.column("t_start"), table.column("t_end")
-            rows += table.num_rows
-            start = min(start, pc.min(t_start).as_py())
-            end = max(end, pc.max(t_end).as_py())
-            took = pc.max_element_wise(
-                pc.subtract(t_end, t_start), pc.divide(table.column("duration_ms"), 1000.0)
-            )
-            span = max(span, pc.max(took).as_py())
+        """The bounds from one pass over the times, checked as every read checks them."""
+        rows, start, end = 0, float("inf"), float("-inf")
+        for table in self._tables(range(self._file.num_row_groups), ("t_start", "t_end")):
+            if table.num_rows:
+                rows += table.num_rows
+                start = min(start, pc.min(table.column("t_start")).as_py())
+                end = max(end, pc.max(table.column("t_end")).as_py())
         if not rows:
             raise AnalysisError(f"{rundir.EVENTS}: no request events, so there is nothing to analyse")
-        return Bounds(rows, start, end, span)
+        return Bounds(rows, start, end)
 
     def _tables(self, groups: Iterable[int], columns: tuple[str, ...] = COLUMNS) -> Iterator[pa.Table]:
         for group in groups:
@@ -134,7 +145,7 @@ class EventSource:
 
     def _groups(self, start: float, end: float) -> list[int]:
         """The row groups that may hold events started in [start, end] (by their statistics)."""
-        return [i for i, (low, high) in enumerate(self._starts) if high >= start and low <= end]
+        return [i for i, r in enumerate(self._starts) if r is None or (r[1] >= start and r[0] <= end)]
 
     def batches(self, after: float | None = None) -> Iterator[pd.DataFrame]:
         """The events in row batches (a row group each), in the file's order; with `after`, only
@@ -176,9 +187,10 @@ def _frame(tables: list[pa.Table]) -> pd.DataFrame:
     return frame
 
 
-def _start_range(group: pq.RowGroupMetaData, column: int) -> tuple[float, float]:
-    """The row group's least and greatest start, or all time when its statistics do not say."""
+def _range(group: pq.RowGroupMetaData, column: int) -> tuple[float, float] | None:
+    """The least and greatest value of a column of times in the row group; None when its
+    statistics do not say (a column of another type is refused when it is read)."""
     stats = group.column(column).statistics
     if stats is None or not stats.has_min_max or not isinstance(stats.min, float | int):
-        return -math.inf, math.inf  # (a column of another type is refused when it is read)
+        return None
     return float(stats.min), float(stats.max)

@@ -78,7 +78,7 @@ def read_ledger(path: Path, verification: Verification | None, rollback: list[Ro
         acked=acked,
         indeterminate=indeterminate,
         unresolved=unresolved if verification is not None else None,
-        acked_t_ack=np.sort(np.concatenate(t_ack)) if t_ack else np.zeros(0),
+        acked_t_ack=_sorted(t_ack),
         named=pa.concat_tables(named).to_pandas() if named else schema.empty_table().to_pandas(),
     )
 
@@ -95,3 +95,9 @@ def _tables(path: Path) -> Iterator[pa.Table]:
             yield cast_table(table, rundir.LEDGER, rundir.LEDGER_SCHEMA, not_null=NOT_NULL)
     except (pa.ArrowException, OSError) as exc:
         raise AnalysisError(f"{rundir.LEDGER}: not a readable Parquet file ({exc})") from None
+
+
+def _sorted(parts: list[np.ndarray]) -> np.ndarray:
+    joined = np.concatenate(parts) if parts else np.zeros(0)
+    joined.sort()  # in place: no third copy of tens of millions of times
+    return joined
