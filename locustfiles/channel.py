@@ -41,7 +41,8 @@ from typing import Any, BinaryIO, TypeVar
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from contract.rundir import EVENTS_SHARDS, LEDGER_SCHEMA, REQUEST_EVENT_SCHEMA
+from contract.rundir import EVENTS_SHARDS, LEDGER_SCHEMA
+from locustfiles import eventcodec
 from locustfiles.settings import RecorderSettings
 from locustfiles.shards import KINDS, WRITE_OPTIONS, Manifest, Parts, ShardSet, shard_paths
 
@@ -88,7 +89,7 @@ class BatchMessage(_Message):
 
     def parts(self) -> Parts:
         return Parts(
-            events=_table(self.events, REQUEST_EVENT_SCHEMA),
+            events=_table(self.events, eventcodec.SHARD_SCHEMA),
             ledger=_table(self.ledger, LEDGER_SCHEMA),
             discovery=self.discovery,
             resources=self.resources,

@@ -27,7 +27,6 @@ from contract.rundir import (
     EVENTS_SHARDS,
     LEDGER_SCHEMA,
     LEDGER_SHARDS,
-    REQUEST_EVENT_SCHEMA,
     RESOURCES_SHARDS,
     DiscoveryEvent,
     LedgerEntry,
@@ -36,6 +35,7 @@ from contract.rundir import (
     to_jsonl,
     to_table,
 )
+from locustfiles import eventcodec
 
 STREAM_SUFFIX = ".arrows"
 LINES_SUFFIX = ".jsonl"
@@ -128,7 +128,7 @@ class Parts:
         resources: Sequence[ResourceSample],
     ) -> Parts:
         return cls(
-            to_table(events, REQUEST_EVENT_SCHEMA) if events else None,
+            eventcodec.encode(events) if events else None,
             to_table(ledger, LEDGER_SCHEMA) if ledger else None,
             to_jsonl(discovery).encode(),
             to_jsonl(resources).encode(),
@@ -154,7 +154,7 @@ class ShardSet:
         self.stem = claim_stem(run_dir, worker)
         self.manifest = Manifest(stem=self.stem, worker=worker, pid=pid or os.getpid())
         self.paths = shard_paths(run_dir, self.stem)
-        self._events = StreamShard(self.paths["events"], REQUEST_EVENT_SCHEMA)
+        self._events = StreamShard(self.paths["events"], eventcodec.SHARD_SCHEMA)
         self._ledger = StreamShard(self.paths["ledger"], LEDGER_SCHEMA)
         self.manifest.save(run_dir)
 
@@ -208,7 +208,8 @@ class StreamRead:
 
 
 def read_stream(path: Path, schema: pa.Schema) -> StreamRead:
-    """Every complete batch of a stream file, tolerating a torn tail or an empty file."""
+    """Every complete batch of a stream file, tolerating a torn tail or an empty file (then an
+    empty table of `schema`)."""
     batches: list[pa.RecordBatch] = []
     torn = False
     with pa.OSFile(str(path)) as source:
@@ -224,5 +225,12 @@ def read_stream(path: Path, schema: pa.Schema) -> StreamRead:
             except (pa.ArrowInvalid, OSError):
                 torn = True
                 break
-    table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
+    # The stream's own schema: a reader may take more than one form of a kind (locustfiles/eventcodec.py).
+    table = pa.Table.from_batches(batches) if batches else schema.empty_table()
     return StreamRead(table, torn)
+
+
+def read_events(path: Path) -> StreamRead:
+    """A request-event shard's complete batches in the run directory's form."""
+    read = read_stream(path, eventcodec.SHARD_SCHEMA)
+    return StreamRead(eventcodec.decode(read.table), read.torn)
