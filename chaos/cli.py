@@ -26,6 +26,7 @@ COMMANDS = {
     "restore": "chaos.commands.backup:restore_command",
     "run": "chaos.commands.run:run",
     "validate": "chaos.commands.validate:validate",
+    "worker": "chaos.commands.worker:worker",
 }
 
 

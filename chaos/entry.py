@@ -1,7 +1,7 @@
 """The `hubchaos` program's entry point.
 
-`hubchaos run` drives Locust's users, which run on gevent; gevent's monkey patching must come
-before anything imports socket, ssl or threading users such as PyMongo, so it happens here,
+`hubchaos run` and `hubchaos worker` drive Locust's users, which run on gevent; gevent's monkey
+patching must come before anything imports socket, ssl or threading users such as PyMongo, so it happens here,
 before the command line (and everything it imports) is loaded. Other commands stay unpatched.
 """
 
@@ -11,7 +11,7 @@ import sys
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["run"]:
+    if sys.argv[1:2] in (["run"], ["worker"]):
         from gevent import monkey  # noqa: PLC0415
 
         monkey.patch_all()

@@ -246,7 +246,7 @@ class WorkloadSettings(BaseSettings):
             try:
                 self.driver_for(name)
             except ValidationError as exc:
-                raise ValueError(f"{name}.driver: {_first_error(exc)}") from None
+                raise ValueError(f"{name}.driver: {first_error(exc)}") from None
         return self
 
     @field_validator("locustfile")
@@ -270,12 +270,23 @@ class WorkloadSettings(BaseSettings):
         return next((spec for spec in self.user_classes if spec.names(cls)), None)
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
     """pydantic's first error as `field.path: message` (or the message alone)."""
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
     message = err["msg"].removeprefix("Value error, ")
     return f"{where}: {message}" if where else message
+
+
+def differences(sent: Any, got: Any, where: str = "") -> list[str]:
+    """The dotted paths at which two settings dumps (JSON values) differ; a key on one side only counts."""
+    if isinstance(sent, dict) and isinstance(got, dict):
+        return [
+            path
+            for key in sorted(sent.keys() | got.keys())
+            for path in differences(sent.get(key), got.get(key), f"{where}.{key}" if where else key)
+        ]
+    return [] if sent == got else [where or "(the whole)"]
 
 
 def _env_name(loc: tuple[Any, ...]) -> str:
@@ -324,4 +335,4 @@ def load_settings(path: Path | str | None = None) -> WorkloadSettings:
             source = f"settings file {file_path}"
         else:
             source = "settings"
-        raise SettingsError(f"{source}: {_first_error(exc)}") from None
+        raise SettingsError(f"{source}: {first_error(exc)}") from None

@@ -103,12 +103,38 @@ def test_source_knows_the_line_of_every_key() -> None:
             BASE.replace("  duration: 60s", "  stages: [{duration: 60s, users: 5}]"),
             "t.yaml:5: workload: users cannot be given with stages, which replace them",
         ),
+        (
+            BASE.replace("  duration: 60s", "  duration: 60s\n  remote: {bind: '0.0.0.0:6000'}"),
+            "t.yaml:8: workload.remote.workers: required field is missing",
+        ),
+        (
+            BASE.replace("  duration: 60s", "  duration: 60s\n  remote: {workers: 2, bind: 'h:70000'}"),
+            "t.yaml:8: workload.remote.bind: 'h:70000': the port must be a number from 1 to 65535",
+        ),
+        (
+            BASE.replace("  duration: 60s", "  duration: 60s\n  remote: {workers: 2, bind: 6000}"),
+            "t.yaml:8: workload.remote.bind: '6000': expected HOST:PORT",
+        ),
     ],
 )
 def test_validation_errors_name_file_line_and_field(text: str, expected: str) -> None:
     with pytest.raises(ScenarioError) as info:
         loads(text, "t.yaml")
     assert str(info.value).startswith(expected), str(info.value)
+
+
+def test_remote_workers_bind_locusts_port_unless_told_otherwise() -> None:
+    remote = loads(BASE, "t.yaml", ["workload.remote.workers=2"]).workload.remote
+    assert remote is not None and (remote.workers, remote.bind) == (2, "0.0.0.0:5557")
+    remote = loads(
+        BASE, "t.yaml", ["workload.remote.workers=1", "workload.remote.bind=10.0.0.5"]
+    ).workload.remote
+    assert remote is not None and str(remote.endpoint) == "10.0.0.5:5557"
+    assert remote.endpoint.from_this_machine() == "10.0.0.5:5557"
+    remote = loads(
+        BASE, "t.yaml", ["workload.remote.workers=1", "workload.remote.bind=0.0.0.0:6001"]
+    ).workload.remote
+    assert remote is not None and remote.endpoint.from_this_machine() == "127.0.0.1:6001"
 
 
 def test_overrides_reach_nested_values_and_list_items() -> None:

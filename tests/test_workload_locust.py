@@ -7,18 +7,13 @@ child processes here, never inside the test process.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +21,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from chaos_support import needs_root
+from worker_support import check_ledger_ids, delivered, hidden, worker_namespaces
 
-from chaos.backends import netns
 from chaos.backends.processes import MemberProcess, free_port, initiate, wait_for_primary
 from contract.rundir import DISCOVERY, EVENTS, LEDGER, DiscoveryEvent, read_jsonl
 from locustfiles.model import PROMPTS
@@ -78,18 +73,6 @@ def read_stats(prefix: Path) -> dict[str, dict[str, Any]]:
         for e in entries
         if e["method"] == "mongo"
     }
-
-
-def check_ledger_ids(write_ids: list[str]) -> dict[str, int]:
-    """No duplicate and no gap: per worker the numbers are exactly 1..N. Returns N per worker."""
-    assert len(write_ids) == len(set(write_ids)), "duplicate write ids"
-    numbers: dict[str, list[int]] = {}
-    for write_id in write_ids:
-        worker, _, n = write_id.rpartition("-")
-        numbers.setdefault(worker, []).append(int(n))
-    for worker, seen in numbers.items():
-        assert sorted(seen) == list(range(1, len(seen) + 1)), f"gap in the ledger of {worker}"
-    return {worker: len(seen) for worker, seen in numbers.items()}
 
 
 def test_headless_run_reports_every_operation_without_failures(
@@ -147,10 +130,7 @@ class Distributed:
 
     def delivered(self) -> dict[str, tuple[int, int]]:
         """(events, ledger entries) each worker says it delivered to the master."""
-        return {m[1]: (int(m[2]), int(m[3])) for log in self.logs for m in DELIVERED.finditer(log)}
-
-
-DELIVERED = re.compile(r"(worker-\d+): (\d+) events, (\d+) ledger entries, \d+ discovery events delivered")
+        return delivered(self.logs)
 
 
 def run_distributed(
@@ -271,21 +251,6 @@ def test_a_ctrl_c_mid_load_loses_nothing_a_worker_recorded(
     assert all(n > 10 for n in per_worker.values())
 
 
-@contextmanager
-def worker_namespaces(count: int) -> Iterator[tuple[str, list[str]]]:
-    """`count` network namespaces on one bridge: the bridge's address (the root namespace, where
-    the master and the member listen) and each namespace's name."""
-    cluster_id = f"lw{uuid.uuid4().hex[:5]}"
-    names = [f"w{i}" for i in range(count)]
-    subnet = netns.pick_subnet(ipaddress.IPv4Network("10.216.0.0/16"), netns.networks_in_use())
-    net = netns.plan(cluster_id, names, subnet)
-    try:
-        netns.create(cluster_id, net)
-        yield net.gateway, [netns.netns_name(cluster_id, n) for n in names]
-    finally:
-        netns.destroy(cluster_id, names)
-
-
 @needs_root
 def test_workers_sharing_no_path_with_the_master_deliver_every_record_once(tmp_path: Path) -> None:
     """Workers in their own network namespaces, in their own folders, with the master's folder
@@ -294,8 +259,6 @@ def test_workers_sharing_no_path_with_the_master_deliver_every_record_once(tmp_p
     master_dir = tmp_path / "master"
     run_dir = master_dir / "run"
     master_dir.mkdir()
-    # The worker's shell hides the master's folder under an empty tmpfs, and checks it did.
-    hide = 'mount -t tmpfs hidden "$0" && test -z "$(ls -A "$0")" && exec "$@"'
     folders = [tmp_path / f"w{i}" for i in range(2)]
     for folder in folders:
         folder.mkdir()
@@ -311,13 +274,7 @@ def test_workers_sharing_no_path_with_the_master_deliver_every_record_once(tmp_p
                 workload_env(run_dir, HUBCHAOS_LIMITS__MAX_OPS_PER_USER="6"),
                 master_dir / "stats",
                 tmp_path / "logs",
-                [
-                    (
-                        [*netns.exec_prefix(ns), "unshare", "--mount", "sh", "-c", hide, str(master_dir)],
-                        folder,
-                    )
-                    for ns, folder in zip(namespaces, folders, strict=True)
-                ],
+                [(hidden(master_dir, ns), folder) for ns, folder in zip(namespaces, folders, strict=True)],
                 host=gateway,
             )
         finally:

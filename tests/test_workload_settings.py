@@ -14,6 +14,8 @@ from locustfiles.settings import (
     MixWeights,
     SettingsError,
     VectorMode,
+    WorkloadSettings,
+    differences,
     load_settings,
 )
 
@@ -184,3 +186,21 @@ def test_bad_environment_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> N
 def test_missing_settings_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"settings file .*nope.yaml: No such file"):
         load_settings(tmp_path / "nope.yaml")
+
+
+def test_settings_read_back_from_their_dump_differ_only_where_the_environment_overrides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a remote worker checks before it runs the master's settings (locustfiles/join.py)."""
+    sent = WorkloadSettings(seed=3, corpus=CorpusSettings(users=10)).model_dump(mode="json")
+    assert differences(sent, WorkloadSettings.model_validate(sent).model_dump(mode="json")) == []
+    monkeypatch.setenv("HUBCHAOS_DRIVER__MAX_POOL_SIZE", "7")
+    monkeypatch.setenv("HUBCHAOS_SEED", "9")
+    got = WorkloadSettings.model_validate(sent).model_dump(mode="json")
+    assert differences(sent, got) == ["driver.max_pool_size", "seed"]
+
+
+def test_differences_name_every_path_and_keys_on_one_side() -> None:
+    assert differences({"a": {"b": 1, "c": [1]}}, {"a": {"b": 2, "c": [1], "d": 0}}) == ["a.b", "a.d"]
+    assert differences(1, 2) == ["(the whole)"]
+    assert differences({"x": 1}, None) == ["(the whole)"]

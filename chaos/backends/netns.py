@@ -80,14 +80,23 @@ def create(cluster_id: str, net: NetPlan) -> None:
     run(["ip", "addr", "add", f"{net.gateway}/{net.subnet.prefixlen}", "dev", bridge])
     run(["ip", "link", "set", bridge, "up"])
     run(["iptables", "-I", "FORWARD", "1", *_forward_rule(cluster_id)])
-    for index, (member, address) in enumerate(net.addresses.items()):
+    add_namespaces(cluster_id, net.subnet, net.addresses)
+
+
+def add_namespaces(
+    cluster_id: str, subnet: ipaddress.IPv4Network, addresses: dict[str, str], first_index: int = 0
+) -> None:
+    """A namespace per name on the cluster's bridge, with its address; veths numbered from
+    `first_index` (another host joining an existing cluster's network takes numbers after its members')."""
+    bridge = bridge_name(cluster_id)
+    for index, (member, address) in enumerate(addresses.items(), start=first_index):
         ns = netns_name(cluster_id, member)
         veth = veth_name(cluster_id, index)
         run(["ip", "netns", "add", ns])
         run(["ip", "-n", ns, "link", "set", "lo", "up"])
         run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
         run(["ip", "link", "set", veth, "master", bridge, "up"])
-        run(["ip", "-n", ns, "addr", "add", f"{address}/{net.subnet.prefixlen}", "dev", "eth0"])
+        run(["ip", "-n", ns, "addr", "add", f"{address}/{subnet.prefixlen}", "dev", "eth0"])
         run(["ip", "-n", ns, "link", "set", "eth0", "up"])
 
 

@@ -1,4 +1,5 @@
-"""`hubchaos run SCENARIO [--out DIR] [--set KEY=VALUE ...] [--workers N] [--prometheus]`: one drill; with
+"""`hubchaos run SCENARIO [--out DIR] [--set KEY=VALUE ...] [--workers N] [--expect-remote-workers N
+[--master-bind HOST:PORT]] [--prometheus]`: one drill; with
 `--repeat N` (or a `campaign:` section in the scenario) a campaign of drills, which
 `--resume CAMPAIGN_DIR` goes on with after a crash or a signal."""
 
@@ -33,6 +34,18 @@ from contract.errors import ExitCode, UsageError
     "--workers", type=click.IntRange(0, 64), help="local Locust worker processes (0: in this process)"
 )
 @click.option(
+    "--expect-remote-workers",
+    "remote_workers",
+    type=click.IntRange(1, 64),
+    metavar="N",
+    help="wait for N `hubchaos worker` processes of other machines before the load (workload.remote.workers)",
+)
+@click.option(
+    "--master-bind",
+    metavar="HOST:PORT",
+    help="where the Locust master listens for remote workers (workload.remote.bind; default 0.0.0.0:5557)",
+)
+@click.option(
     "--repeat",
     type=click.IntRange(1, 1000),
     metavar="N",
@@ -55,6 +68,8 @@ def run(  # noqa: PLR0917 (click passes each option as an argument)
     out: Path | None,
     overrides: tuple[str, ...],
     workers: int | None,
+    remote_workers: int | None,
+    master_bind: str | None,
     repeat: int | None,
     fail_fast: bool,
     prometheus: bool,
@@ -67,7 +82,8 @@ def run(  # noqa: PLR0917 (click passes each option as an argument)
     """
     if resume is not None:
         given = [name for name, v in (("SCENARIO", scenario), ("--out", out), ("--set", overrides),
-                                      ("--workers", workers), ("--repeat", repeat),
+                                      ("--workers", workers), ("--expect-remote-workers", remote_workers),
+                                      ("--master-bind", master_bind), ("--repeat", repeat),
                                       ("--prometheus", prometheus)) if v]  # fmt: skip
         if given:
             raise UsageError(
@@ -79,6 +95,8 @@ def run(  # noqa: PLR0917 (click passes each option as an argument)
     assignments = [
         *overrides,
         *([f"workload.workers={workers}"] if workers is not None else []),
+        *([f"workload.remote.workers={remote_workers}"] if remote_workers is not None else []),
+        *([f"workload.remote.bind={master_bind}"] if master_bind is not None else []),
         *(["alerts.enabled=true"] if prometheus else []),
     ]
     if repeat is not None:

@@ -330,7 +330,9 @@ class Drill:
         injector = self._injector = FaultInjector(
             cluster, Journal(default_state_dir() / "journal"), timeline, rng, owner=cluster.owner
         )
-        load = self._load = LoadDriver(self.scenario.workload, cluster.uri(), self.path, self.user_classes)
+        load = self._load = LoadDriver(
+            self.scenario.workload, cluster.uri(), self.path, self.user_classes, self.view.line
+        )
         schedule = self._schedule = FaultSchedule(injector, self.scenario.faults)
         runbook = self._runbook = self._runbook_player(cluster, timeline)
         try:

@@ -1,32 +1,34 @@
 """The load: the hub's Locust users run in this process, headless, through Locust's library API;
-with `workers > 0` this process is the master and each worker is a `locust --worker` process.
+with local or remote workers this process is the master, and each worker a `hubchaos worker`
+process (chaos/drill/worker.py) that gets the run's settings from it over Locust's channel: the
+local ones started here, the remote ones by whoever runs them (`workload.remote`).
 
 Importing this module imports Locust (and so gevent's monkey patching): only the drill does.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import gevent
 from locust import LoadTestShape, User
 from locust.env import Environment
-from locust.runners import MasterRunner
+from locust.exception import RPCError
+from locust.runners import LocalRunner, MasterRunner
 
-import locustfiles
 from chaos.backends.processes import free_port
+from chaos.endpoint import Endpoint
 from chaos.scenario.model import Stage, Workload
 from contract.errors import RunError
 from locustfiles.environment import attach, finish
+from locustfiles.join import Gate, worker_settings
 from locustfiles.merge import MergeReport
-from locustfiles.settings import SETTINGS_FILE_ENV
 
-WORKER_SETTINGS = "workload-settings.json"
 WORKER_CONNECT_TIMEOUT_S = 60.0
 
 
@@ -54,68 +56,72 @@ def stages_shape(stages: list[Stage]) -> LoadTestShape:
 
 
 class LoadDriver:
-    def __init__(self, workload: Workload, uri: str, run_dir: Path, user_classes: list[type[User]]) -> None:
+    def __init__(
+        self,
+        workload: Workload,
+        uri: str,
+        run_dir: Path,
+        user_classes: list[type[User]],
+        say: Callable[[str], None] = lambda _: None,
+    ) -> None:
         self.workload = workload
         self.run_dir = run_dir
+        self.say = say
         settings = workload.settings.model_copy(
             update={"run_dir": run_dir, "seed_on_start": False, "uri": uri}
         )
         shape = stages_shape(workload.stages) if workload.stages else None
         self.environment = Environment(user_classes=list(user_classes), host=uri, shape_class=shape)
-        if workload.workers:
-            port = free_port()
-            self.runner = self.environment.create_master_runner("127.0.0.1", port)
-            self._settings_file = run_dir / WORKER_SETTINGS
-            self._settings_file.write_text(settings.model_dump_json())
-            self._master_port = port
+        self._gate: Gate | None = None
+        remote = workload.remote
+        if workload.workers or remote is not None:
+            self._endpoint = remote.endpoint if remote is not None else Endpoint("127.0.0.1", free_port())
+            try:
+                runner = self.environment.create_master_runner(self._endpoint.host, self._endpoint.port)
+            except (OSError, RPCError) as exc:
+                raise RunError(f"the Locust master cannot listen on {self._endpoint}: {exc}") from None
+            self.runner: LocalRunner | MasterRunner = runner
+            # Every worker, local or remote, gets the settings over Locust's channel.
+            self._gate = Gate(runner, worker_settings(settings))
         else:
             self.runner = self.environment.create_local_runner()
         attach(self.environment, settings)
         self._workers: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
-        if isinstance(self.runner, MasterRunner):
-            self._start_workers()
+        if self._gate is not None:
+            self._start_workers(self._gate)
         if self.workload.stages:
             self.runner.start_shape()
         else:
             self.runner.start(self.workload.users, self.workload.spawn_rate)
 
-    def _start_workers(self) -> None:
-        env = {**os.environ, SETTINGS_FILE_ENV: str(self._settings_file)}
-        # Workers load the same classes from the settings file (locustfiles/scenario.py).
-        locustfile = Path(locustfiles.__file__).with_name("scenario.py")
+    def _start_workers(self, gate: Gate) -> None:
         logs = self.run_dir / "workers"
-        logs.mkdir(exist_ok=True)
+        command = [sys.executable, "-m", "chaos", "worker", "--master", self._endpoint.from_this_machine()]
         for i in range(self.workload.workers):
+            logs.mkdir(exist_ok=True)
             with (logs / f"worker-{i}.log").open("wb") as log:
-                self._workers.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "locust",
-                            "-f",
-                            str(locustfile),
-                            "--worker",
-                            "--master-host",
-                            "127.0.0.1",
-                            "--master-port",
-                            str(self._master_port),
-                        ],
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-        deadline = time.monotonic() + WORKER_CONNECT_TIMEOUT_S
-        assert isinstance(self.runner, MasterRunner)
-        while len(self.runner.clients.ready) < self.workload.workers:
+                self._workers.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
+        remote = self.workload.remote
+        hints = [f"the local ones log to {logs}"] if self.workload.workers else []
+        if remote is not None:
+            start = f"hubchaos worker --master HOST:{self._endpoint.port}"
+            self.say(f"waiting for {remote.workers} remote Locust worker(s) at {self._endpoint}: {start}")
+            hints.append(f"a remote one runs `{start}`")
+        expected = self.workload.workers + (remote.workers if remote else 0)
+        timeout = remote.join_timeout if remote else WORKER_CONNECT_TIMEOUT_S
+        deadline = time.monotonic() + timeout
+        while len(gate.joined) < expected:
+            problem = next(iter(gate.refused.values()), None)
+            # The drill's stop() quits the runner, and with it every worker, whatever start() raised.
+            if problem is not None:
+                raise RunError(f"a Locust worker was refused: {problem}")
             if time.monotonic() > deadline or any(p.poll() is not None for p in self._workers):
-                self._stop_workers()
                 raise RunError(
-                    f"{len(self.runner.clients.ready)} of {self.workload.workers} Locust workers connected "
-                    f"within {WORKER_CONNECT_TIMEOUT_S:.0f} s; see {logs}"
+                    f"{len(gate.joined)} of {expected} Locust workers ({self.workload.workers} local, "
+                    f"{remote.workers if remote else 0} remote) joined within {timeout:g} s; "
+                    + "; ".join(hints)
                 )
             gevent.sleep(0.1)
 

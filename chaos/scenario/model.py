@@ -3,7 +3,8 @@ what it must meet. Each section is owned by the part of the suite that uses it:
 
     name / description      what the drill is and what it proves
     target:                 chaos.target (backend, members, replica-set settings)
-    workload:               run shape (users, spawn rate, duration or stages, workers) plus
+    workload:               run shape (users, spawn rate, duration or stages, local workers and
+                            remote ones: remote.workers, remote.bind) plus
                             locustfiles.settings.WorkloadSettings (seed, corpus, mix, driver,
                             and the user classes: locustfile, user_classes)
     faults:                 a timeline of chaos.faults.kinds (a name or module:Class) with `at`,
@@ -26,6 +27,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
 
+from chaos.endpoint import ANY_HOST, LOCUST_PORT, Endpoint
 from chaos.faults.kind import FaultSpec
 from chaos.faults.kinds import parse_fault
 from chaos.faults.targeting import ROLES
@@ -72,12 +74,31 @@ class Stage(_Model):
 
 
 # The run's own fields; every other key of `workload:` belongs to WorkloadSettings.
-_RUN_FIELDS = ("users", "spawn_rate", "duration", "stages", "workers")
+_RUN_FIELDS = ("users", "spawn_rate", "duration", "stages", "workers", "remote")
 CONSTANT_LOAD = ("users", "spawn_rate", "duration")  # a load without stages
 
 
 # Repetitions closer than this cannot be injected in time nor told apart by the analysis.
 MIN_EVERY_S = 1.0
+
+
+class RemoteWorkers(_Model):
+    """Locust workers on other machines (`hubchaos worker --master HOST:PORT`): the master binds
+    `bind` and the load starts once `workers` of them joined, or the run fails after `join_timeout`."""
+
+    workers: Annotated[int, Field(ge=1, le=64)]
+    bind: str = f"{ANY_HOST}:{LOCUST_PORT}"
+    join_timeout: Annotated[Duration, Field(gt=0, le=3600)] = 120.0
+
+    @field_validator("bind", mode="before")
+    @classmethod
+    def _endpoint(cls, bind: Any) -> str:
+        # A bare port or host:port may arrive as a YAML number.
+        return str(Endpoint.parse(str(bind)))
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint.parse(self.bind)
 
 
 class Workload(_Model):
@@ -86,8 +107,9 @@ class Workload(_Model):
     duration: Annotated[Duration, Field(gt=0, le=MAX_LOAD_S)] = 60.0
     # A load shape replaces users/spawn_rate/duration when given.
     stages: list[Stage] | None = None
-    # Local Locust worker processes (0: users run in the runner's own process).
+    # Local Locust worker processes (0 and no remote ones: users run in the runner's own process).
     workers: Annotated[int, Field(ge=0, le=64)] = 0
+    remote: RemoteWorkers | None = None
     settings: WorkloadSettings = Field(default_factory=WorkloadSettings)
 
     @model_validator(mode="before")

@@ -1,0 +1,46 @@
+"""One Locust worker of a drill (`hubchaos worker --master HOST:PORT`), on this machine or another:
+it joins the drill's master, runs the user classes of the settings the master sends
+(`locustfiles.join`), sends its recordings over the same channel, and ends when the master quits.
+
+Importing this module imports Locust (and so gevent's monkey patching): `hubchaos worker` patches first.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from locust.env import Environment
+from locust.log import setup_logging
+
+from contract.errors import RunError
+from locustfiles.classes import resolve_user_classes
+from locustfiles.environment import attach
+from locustfiles.join import JoinError, Joining
+
+log = logging.getLogger(__name__)
+
+
+def serve(master_host: str, master_port: int, join_timeout_s: float) -> None:
+    """Join, run until the master quits, then close the recording (RunError: refused or no master)."""
+    setup_logging("INFO")
+    environment = Environment(user_classes=[])
+    try:
+        runner = environment.create_worker_runner(master_host, master_port)
+    except ConnectionError:
+        raise RunError(f"no Locust master answered at {master_host}:{master_port}") from None
+    joining = Joining(runner)
+    try:
+        settings = joining.settings(join_timeout_s)
+        # Spawn messages name the classes: the same settings resolve the same ones here.
+        environment.user_classes = resolve_user_classes(settings)
+        attach(environment, settings)
+    except JoinError as exc:
+        runner.quit()
+        raise RunError(str(exc)) from None
+    log.info("joined the master at %s:%d as worker-%d", master_host, master_port, runner.worker_index)
+    try:
+        runner.greenlet.join()
+    finally:
+        # As Locust's own worker ends: the quitting listeners close the recording and say so.
+        environment.events.quitting.fire(environment=environment, reverse=True)
+        runner.quit()

@@ -1,0 +1,205 @@
+"""`hubchaos run --expect-remote-workers N` with its workers on "other machines": `hubchaos worker`
+processes in network namespaces of their own, each in its own folder with the drill's folder
+hidden from it, that get the run's settings from the master and send it their recordings."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from chaos_support import needs_root
+from drill_support import ROOT, TINY_CORPUS, LiveDrill, hubchaos, processes_under, scenario, state_env
+from worker_support import check_ledger_ids, delivered, hidden, namespaces_joining
+
+from chaos.backends import STATE_FILE
+from chaos.backends.local import LocalState
+from chaos.backends.netns import list_namespaces
+from chaos.backends.processes import free_port
+from contract import rundir
+
+pytestmark = pytest.mark.slow
+
+KILL_PRIMARY = f"""
+target:
+  backend: local
+  members: 3
+  settings: {{electionTimeoutMillis: 1000, heartbeatIntervalMillis: 200}}
+workload:
+  users: 6
+  spawn_rate: 6
+  duration: 25s
+  corpus: {TINY_CORPUS}
+faults:
+  - {{at: 8s, kind: kill, target: primary, heal_after: 6s}}
+slos:
+  profile: ai-hub-production
+"""
+
+
+def worker_env() -> dict[str, str]:
+    """A machine of its own: none of the drill's HUBCHAOS_* settings, no state directory."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("HUBCHAOS_")}
+
+
+def worker_command(master: str) -> list[str]:
+    return [sys.executable, "-m", "chaos", "worker", "--master", master]
+
+
+def lines_in(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+        return True
+
+
+@needs_root
+def test_remote_workers_in_their_own_namespaces_deliver_every_record(tmp_path: Path) -> None:
+    drill_dir, state = tmp_path / "drill", tmp_path / "state"
+    drill_dir.mkdir()
+    port = free_port()
+    folders = [tmp_path / f"w{i}" for i in range(2)]
+    for folder in folders:
+        folder.mkdir()
+    drill = LiveDrill(
+        scenario(drill_dir, "remote", KILL_PRIMARY),
+        drill_dir / "run",
+        state_env(state),
+        *("--workers", "1", "--expect-remote-workers", "2", "--master-bind", f"0.0.0.0:{port}"),
+    )
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        drill.wait_for(f"remote Locust worker(s) at 0.0.0.0:{port}")
+        # The cluster is up: the workers join its network, as hosts beside its members.
+        cluster = LocalState.model_validate_json(next(state.rglob(STATE_FILE)).read_text())
+        assert cluster.subnet is not None and cluster.gateway is not None
+        with namespaces_joining(cluster.cluster_id, cluster.subnet, 2) as namespaces:
+            for ns, folder in zip(namespaces, folders, strict=True):
+                with (folder.parent / f"{folder.name}.log").open("w") as log:
+                    workers.append(
+                        subprocess.Popen(
+                            [*hidden(drill_dir, ns), *worker_command(f"{cluster.gateway}:{port}")],
+                            cwd=folder,
+                            env=worker_env(),
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                            text=True,
+                        )
+                    )
+            code, _, err = drill.finish(timeout=300)
+            codes = [w.wait(timeout=60) for w in workers]
+    finally:
+        for proc in (drill.proc, *workers):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    run_dir = drill_dir / "run"
+    logs = [(tmp_path / f"w{i}.log").read_text() for i in range(2)]
+    assert code != 3, err[-3000:]
+    assert codes == [0, 0], logs
+    # The local worker, started by the drill, joined the same way.
+    logs.append((run_dir / "workers" / "worker-0.log").read_text())
+    assert json.loads((run_dir / rundir.RUN_INFO).read_text())["status"] == "completed"
+    # Each worker's recordings are in the merged files, no row more and none less than it sent.
+    events = pq.read_table(run_dir / rundir.EVENTS).to_pandas()
+    write_ids = pq.read_table(run_dir / rundir.LEDGER, columns=["write_id"])["write_id"].to_pylist()
+    per_worker = check_ledger_ids(write_ids)
+    merged = {w: (int((events["worker"] == w).sum()), per_worker[w]) for w in per_worker}
+    assert merged == delivered(logs), logs
+    assert set(merged) == {"worker-0", "worker-1", "worker-2"}
+    assert all(n_events > 50 and n_ledger > 10 for n_events, n_ledger in merged.values()), merged
+    # The primary was killed under their load, and no acknowledged write is missing.
+    faults = [json.loads(line) for line in (run_dir / rundir.FAULTS).read_text().splitlines()]
+    assert any(f.get("kind") == "kill" for f in faults), faults
+    verification = json.loads((run_dir / rundir.VERIFICATION).read_text())
+    assert verification["acked_missing"] == []
+    # They wrote nothing where they ran: everything went over the channel.
+    assert [list(folder.iterdir()) for folder in folders] == [[], []]
+    assert not [ns for ns in list_namespaces() if cluster.cluster_id in ns]
+
+
+def test_an_expected_remote_worker_that_never_comes_fails_the_run_with_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    body = KILL_PRIMARY.replace("members: 3", "members: 1")
+    result = hubchaos(
+        "run",
+        scenario(tmp_path, "alone", body),
+        *("--out", tmp_path / "run", "--expect-remote-workers", "1", "--master-bind", f"127.0.0.1:{port}"),
+        *("--set", "workload.remote.join_timeout=4s"),
+        env=state_env(tmp_path / "state"),
+        timeout=180,
+    )
+    assert result.returncode == 3, result.stderr[-3000:]
+    failed = [line for line in result.stderr.splitlines() if "run failed" in line]
+    assert failed == [
+        "run failed: 0 of 1 Locust workers (0 local, 1 remote) joined within 4 s; a remote one runs "
+        f"`hubchaos worker --master HOST:{port}`"
+    ], result.stderr
+    assert "Traceback" not in result.stderr
+    # Nothing injected, nothing left: no member, no worker, no listener, no namespace.
+    assert lines_in(tmp_path / "run" / rundir.FAULTS) == 0
+    assert processes_under(tmp_path) == []
+    assert port_is_free(port)
+    info = json.loads((tmp_path / "run" / rundir.RUN_INFO).read_text())
+    assert info["status"] == "failed"
+    assert not list((tmp_path / "state").rglob(STATE_FILE))
+
+
+def test_a_master_bind_without_remote_workers_is_refused_naming_the_field(tmp_path: Path) -> None:
+    result = hubchaos(
+        "run", scenario(tmp_path, "bind", KILL_PRIMARY), "--master-bind", "0.0.0.0:6000", timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"hubchaos: {tmp_path / 'bind.yaml'}:8: workload.remote.workers: required field is missing"
+    ]
+
+
+def test_a_worker_that_would_run_other_settings_is_refused_by_name(tmp_path: Path) -> None:
+    """A worker whose own HUBCHAOS_* variable would change the run is refused, and the drill
+    fails naming the setting, before any user starts."""
+    port = free_port()
+    body = KILL_PRIMARY.replace("members: 3", "members: 1")
+    drill = LiveDrill(
+        scenario(tmp_path, "mismatch", body),
+        tmp_path / "run",
+        state_env(tmp_path / "state"),
+        *("--expect-remote-workers", "1", "--master-bind", f"127.0.0.1:{port}"),
+    )
+    try:
+        drill.wait_for(f"remote Locust worker(s) at 127.0.0.1:{port}")
+        worker = subprocess.run(
+            worker_command(f"127.0.0.1:{port}"),
+            env={**worker_env(), "HUBCHAOS_SEED": "7"},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        code, _, err = drill.finish(timeout=180)
+    finally:
+        if drill.proc.poll() is None:
+            drill.proc.kill()
+            drill.proc.wait()
+    assert worker.returncode == 3, worker.stderr
+    assert worker.stderr.splitlines()[-1] == (
+        "hubchaos: the master refused this worker: it would run other settings at seed "
+        "(a HUBCHAOS_* variable or another version on the worker)"
+    )
+    assert code == 3, err[-3000:]
+    assert "run failed: a Locust worker was refused: the worker on " in err
+    assert "would run other settings at seed" in err
+    assert lines_in(tmp_path / "run" / rundir.FAULTS) == 0
+    assert processes_under(tmp_path) == []
