@@ -117,6 +117,8 @@ def test_a_long_snapshot_read_takes_turns_with_other_clients_and_keeps_to_its_ti
     # Every document, each after a regex backtracks over it for about a millisecond: a scan of
     # a few documents that lasts seconds.
     slow = {"$or": [{"s": {"$regex": "^(a+)+b"}}, {"v": {"$gte": 0}}]}
+    # The snapshot's time, chosen before any of the writes below is sent.
+    at = fresh_db.command("find", "c", limit=1, readConcern={"level": "snapshot"})["cursor"]["atClusterTime"]
     ready, done = threading.Barrier(3, timeout=30), threading.Event()
     waits: list[float] = []
     acknowledged: list[float] = []
@@ -152,7 +154,11 @@ def test_a_long_snapshot_read_takes_turns_with_other_clients_and_keeps_to_its_ti
         ready.wait()
         started = time.monotonic()
         cursor = fresh_db.command(
-            "find", "c", filter=slow, batchSize=2 * total, readConcern={"level": "snapshot"}
+            "find",
+            "c",
+            filter=slow,
+            batchSize=2 * total,
+            readConcern={"level": "snapshot", "atClusterTime": at},
         )["cursor"]
         scan_s = time.monotonic() - started
     finally:
@@ -162,7 +168,7 @@ def test_a_long_snapshot_read_takes_turns_with_other_clients_and_keeps_to_its_ti
     longest = max(waits, default=float("inf"))
     figures = f"scan {scan_s:.2f} s, longest ping {longest:.2f} s of {len(waits)}"
     assert longest < scan_s / 2, figures
-    assert any(at < started + scan_s for at in acknowledged), figures  # writes landed meanwhile
+    assert any(started < when < started + scan_s for when in acknowledged), figures  # writes landed meanwhile
     found = sorted((d["_id"], d["v"]) for d in cursor["firstBatch"])
     assert found == [(i, 0) for i in range(total)], figures
     assert fresh_db.c.count_documents({}) == total  # as many inserted as deleted since
