@@ -49,23 +49,25 @@ class History(Protocol):
 
 class _Unreached:
     """The records present when a scan began that it has not reached yet, and the documents
-    removed from them meanwhile (by `key(_id)`)."""
+    removed from them meanwhile (their `key(_id)`)."""
 
     def __init__(self, last_rid: int, forward: bool, key: Callable[[Any], bytes]) -> None:
-        self.last_rid = last_rid
+        self.last_rid = last_rid  # later records were stored after the scan began
         self.forward = forward
         self.reached = 0 if forward else last_rid + 1
-        self.removed: dict[bytes, Any] = {}
+        self.removed: set[bytes] = set()
         self._key = key
 
     def watch(self, rid: int, doc: dict[str, Any]) -> None:
         ahead = rid > self.reached if self.forward else rid < self.reached
         if ahead and rid <= self.last_rid:
-            self.removed[self._key(doc["_id"])] = doc["_id"]
+            self.removed.add(self._key(doc["_id"]))
 
 
 @dataclass(frozen=True, slots=True)
 class PointInTime:
+    """What a snapshot read of `ns` sees: its documents as of `at`."""
+
     history: History
     ns: str
     at: Timestamp
@@ -87,12 +89,12 @@ class PointInTime:
         # Until the first checkpoint (in `live`'s first fetch, after it took its record ids)
         # nothing else runs: the history's versions and the watch start from one moment.
         history, ns, at = self.history, self.ns, self.at
-        history.pin(at)
-        changed_before = history.overlay(ns, at)
         unreached = _Unreached(coll.last_rid() if coll is not None else 0, forward, self.key)
         watchers = coll.removal_watchers if coll is not None else []
-        watchers.append(unreached.watch)
+        history.pin(at)
         try:
+            changed_before = history.overlay(ns, at)
+            watchers.append(unreached.watch)
             for m in live:
                 unreached.reached = m.rid
                 k = self.key(m.doc["_id"])
@@ -108,7 +110,7 @@ class PointInTime:
                 operation.checkpoint()
                 if version is not None:
                     yield Match.version(version)
-            for k in [k for k in unreached.removed if k not in changed_before]:
+            for k in unreached.removed - changed_before.keys():
                 operation.checkpoint()
                 changed, version = history.version_of(ns, k, at)
                 if changed and version is not None:
