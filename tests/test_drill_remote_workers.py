@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -41,6 +43,8 @@ slos:
   profile: ai-hub-production
 """
 
+ONE_MEMBER = KILL_PRIMARY.replace("members: 3", "members: 1")
+
 
 def worker_env() -> dict[str, str]:
     """A machine of its own: none of the drill's HUBCHAOS_* settings, no state directory."""
@@ -49,6 +53,27 @@ def worker_env() -> dict[str, str]:
 
 def worker_command(master: str) -> list[str]:
     return [sys.executable, "-m", "chaos", "worker", "--master", master]
+
+
+def start_worker(prefix: list[str], master: str, folder: Path) -> subprocess.Popen[str]:
+    """A `hubchaos worker` in `folder`, logging to `folder`.log beside it."""
+    with folder.with_suffix(".log").open("w") as log:
+        return subprocess.Popen(
+            [*prefix, *worker_command(master)],
+            cwd=folder,
+            env=worker_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def merged_per_worker(run_dir: Path) -> dict[str, tuple[int, int]]:
+    """(events, ledger entries) per worker in the run's merged files, the ledger without a gap."""
+    events = pq.read_table(run_dir / rundir.EVENTS).to_pandas()
+    write_ids = pq.read_table(run_dir / rundir.LEDGER, columns=["write_id"])["write_id"].to_pylist()
+    per_worker = check_ledger_ids(write_ids)
+    return {w: (int((events["worker"] == w).sum()), per_worker[w]) for w in per_worker}
 
 
 def lines_in(path: Path) -> int:
@@ -85,18 +110,10 @@ def test_remote_workers_in_their_own_namespaces_deliver_every_record(tmp_path: P
         cluster = LocalState.model_validate_json(next(state.rglob(STATE_FILE)).read_text())
         assert cluster.subnet is not None and cluster.gateway is not None
         with namespaces_joining(cluster.cluster_id, cluster.subnet, 2) as namespaces:
-            for ns, folder in zip(namespaces, folders, strict=True):
-                with (folder.parent / f"{folder.name}.log").open("w") as log:
-                    workers.append(
-                        subprocess.Popen(
-                            [*hidden(drill_dir, ns), *worker_command(f"{cluster.gateway}:{port}")],
-                            cwd=folder,
-                            env=worker_env(),
-                            stdout=log,
-                            stderr=subprocess.STDOUT,
-                            text=True,
-                        )
-                    )
+            workers += [
+                start_worker(hidden(drill_dir, ns), f"{cluster.gateway}:{port}", folder)
+                for ns, folder in zip(namespaces, folders, strict=True)
+            ]
             code, _, err = drill.finish(timeout=300)
             codes = [w.wait(timeout=60) for w in workers]
     finally:
@@ -112,10 +129,7 @@ def test_remote_workers_in_their_own_namespaces_deliver_every_record(tmp_path: P
     logs.append((run_dir / "workers" / "worker-0.log").read_text())
     assert json.loads((run_dir / rundir.RUN_INFO).read_text())["status"] == "completed"
     # Each worker's recordings are in the merged files, no row more and none less than it sent.
-    events = pq.read_table(run_dir / rundir.EVENTS).to_pandas()
-    write_ids = pq.read_table(run_dir / rundir.LEDGER, columns=["write_id"])["write_id"].to_pylist()
-    per_worker = check_ledger_ids(write_ids)
-    merged = {w: (int((events["worker"] == w).sum()), per_worker[w]) for w in per_worker}
+    merged = merged_per_worker(run_dir)
     assert merged == delivered(logs), logs
     assert set(merged) == {"worker-0", "worker-1", "worker-2"}
     assert all(n_events > 50 and n_ledger > 10 for n_events, n_ledger in merged.values()), merged
@@ -131,10 +145,9 @@ def test_remote_workers_in_their_own_namespaces_deliver_every_record(tmp_path: P
 
 def test_an_expected_remote_worker_that_never_comes_fails_the_run_with_one_line(tmp_path: Path) -> None:
     port = free_port()
-    body = KILL_PRIMARY.replace("members: 3", "members: 1")
     result = hubchaos(
         "run",
-        scenario(tmp_path, "alone", body),
+        scenario(tmp_path, "alone", ONE_MEMBER),
         *("--out", tmp_path / "run", "--expect-remote-workers", "1", "--master-bind", f"127.0.0.1:{port}"),
         *("--set", "workload.remote.join_timeout=4s"),
         env=state_env(tmp_path / "state"),
@@ -170,9 +183,8 @@ def test_a_worker_that_would_run_other_settings_is_refused_by_name(tmp_path: Pat
     """A worker whose own HUBCHAOS_* variable would change the run is refused, and the drill
     fails naming the setting, before any user starts."""
     port = free_port()
-    body = KILL_PRIMARY.replace("members: 3", "members: 1")
     drill = LiveDrill(
-        scenario(tmp_path, "mismatch", body),
+        scenario(tmp_path, "mismatch", ONE_MEMBER),
         tmp_path / "run",
         state_env(tmp_path / "state"),
         *("--expect-remote-workers", "1", "--master-bind", f"127.0.0.1:{port}"),
@@ -203,3 +215,38 @@ def test_a_worker_that_would_run_other_settings_is_refused_by_name(tmp_path: Pat
     assert "would run other settings at seed" in err
     assert lines_in(tmp_path / "run" / rundir.FAULTS) == 0
     assert processes_under(tmp_path) == []
+
+
+def test_a_remote_worker_stopped_mid_load_delivers_what_it_recorded(tmp_path: Path) -> None:
+    """SIGTERM to one of two remote workers: its users stop, its last batches reach the master,
+    and the other worker carries the load to its end."""
+    port = free_port()
+    drill = LiveDrill(
+        scenario(tmp_path, "sigterm", ONE_MEMBER),
+        tmp_path / "run",
+        state_env(tmp_path / "state"),
+        *("--expect-remote-workers", "2", "--master-bind", f"127.0.0.1:{port}"),
+    )
+    folders = [tmp_path / f"w{i}" for i in range(2)]
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        drill.wait_for(f"remote Locust worker(s) at 127.0.0.1:{port}")
+        for folder in folders:
+            folder.mkdir()
+            workers.append(start_worker([], f"127.0.0.1:{port}", folder))
+        drill.wait_for("running the load")
+        time.sleep(10)
+        workers[0].send_signal(signal.SIGTERM)
+        codes = [w.wait(timeout=120) for w in workers]
+        code, _, err = drill.finish(timeout=180)
+    finally:
+        for proc in (drill.proc, *workers):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    logs = [folder.with_suffix(".log").read_text() for folder in folders]
+    assert codes == [0, 0], logs
+    assert code != 3, err[-3000:]
+    merged = merged_per_worker(tmp_path / "run")
+    assert merged == delivered(logs), logs
+    assert set(merged) == {"worker-0", "worker-1"}

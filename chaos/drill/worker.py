@@ -8,7 +8,10 @@ Importing this module imports Locust (and so gevent's monkey patching): `hubchao
 from __future__ import annotations
 
 import logging
+import signal
 
+import gevent
+from gevent.event import Event
 from locust.env import Environment
 from locust.log import setup_logging
 
@@ -38,8 +41,13 @@ def serve(master_host: str, master_port: int, join_timeout_s: float) -> None:
         runner.quit()
         raise RunError(str(exc)) from None
     log.info("joined the master at %s:%d as worker-%d", master_host, master_port, runner.worker_index)
+    # Until the master quits, or a SIGTERM or Ctrl-C here; then the users stop and the last
+    # batches go while the runner still receives the master's acknowledgements.
+    done = Event()
+    gevent.spawn(lambda: (runner.greenlet.join(), done.set()))
+    gevent.signal_handler(signal.SIGTERM, done.set)
     try:
-        runner.greenlet.join()
+        done.wait()
     finally:
         # As Locust's own worker ends: the quitting listeners close the recording and say so.
         environment.events.quitting.fire(environment=environment, reverse=True)
