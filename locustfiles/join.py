@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib.metadata import version
-from typing import Any
+from typing import Any, NoReturn
 
 from gevent.queue import Empty, Queue
+from locust import User
 from locust.runners import MasterRunner, WorkerRunner
 from pydantic import ValidationError
 
+from locustfiles.classes import UserClassError, resolve_user_classes
 from locustfiles.settings import WorkloadSettings, differences, first_error
 
 JOIN = "hubchaos_join"
@@ -108,15 +110,22 @@ class Joining:
             raise JoinError(f"the master refused this worker: it {data['problem']}")
         return kind, data
 
-    def settings(self, timeout_s: float) -> WorkloadSettings:
+    def _cannot_run(self, problem: str) -> NoReturn:
+        self.runner.send_message(JOINED, {"problem": problem})
+        raise JoinError(f"the master's settings cannot run here: {problem}")
+
+    def settings(self, timeout_s: float) -> tuple[WorkloadSettings, list[type[User]]]:
+        """The settings and the user classes they name (spawn messages name the classes: the
+        same settings resolve the same ones here), once the master admitted this worker."""
         self.runner.send_message(JOIN, {"version": hubchaos_version()})
         _, data = self._answer(timeout_s)
         try:
             settings = WorkloadSettings.model_validate(data["settings"])
+            classes = resolve_user_classes(settings)
         except ValidationError as exc:
-            problem = first_error(exc)
-            self.runner.send_message(JOINED, {"problem": problem})
-            raise JoinError(f"the master's settings cannot run here: {problem}") from None
+            self._cannot_run(first_error(exc))
+        except UserClassError as exc:
+            self._cannot_run(f"{'.'.join(map(str, exc.where))}: {exc}")
         self.runner.send_message(JOINED, {"settings": worker_settings(settings)})
         self._answer(timeout_s)
-        return settings
+        return settings, classes

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -179,22 +180,43 @@ def test_a_master_bind_without_remote_workers_is_refused_naming_the_field(tmp_pa
     ]
 
 
-def test_a_worker_that_would_run_other_settings_is_refused_by_name(tmp_path: Path) -> None:
-    """A worker whose own HUBCHAOS_* variable would change the run is refused, and the drill
-    fails naming the setting, before any user starts."""
+OTHER_SEED = "would run other settings at seed (a HUBCHAOS_* variable or another version on the worker)"
+
+
+@pytest.mark.parametrize("case", ["environment", pytest.param("locustfile", marks=needs_root)])
+def test_a_worker_that_cannot_run_the_same_settings_is_refused_by_name(tmp_path: Path, case: str) -> None:
+    """Refused before any user starts: the worker exits 3 and the drill fails, each saying why.
+    Either the worker's own HUBCHAOS_* variable would change the run, or the scenario's
+    locustfile is not on the worker's machine (its folder hidden from the worker)."""
     port = free_port()
+    body, prefix, env = ONE_MEMBER, [], worker_env()
+    if case == "environment":
+        env["HUBCHAOS_SEED"] = "7"
+        worker_says = f"the master refused this worker: it {OTHER_SEED}"
+        drill_says = OTHER_SEED
+    else:
+        app = tmp_path / "app"
+        app.mkdir()
+        shutil.copy(ROOT / "examples" / "orders" / "locustfile.py", app)
+        body = body.replace("  duration: 25s\n", f"  duration: 25s\n  locustfile: {app}/locustfile.py\n")
+        prefix = hidden(app)
+        missing = f"locustfile: no such file: {app}/locustfile.py"
+        worker_says = f"the master's settings cannot run here: {missing}"
+        drill_says = f"cannot run the settings: {missing}"
     drill = LiveDrill(
-        scenario(tmp_path, "mismatch", ONE_MEMBER),
+        scenario(tmp_path, "mismatch", body),
         tmp_path / "run",
         state_env(tmp_path / "state"),
         *("--expect-remote-workers", "1", "--master-bind", f"127.0.0.1:{port}"),
     )
+    folder = tmp_path / "worker"
+    folder.mkdir()
     try:
         drill.wait_for(f"remote Locust worker(s) at 127.0.0.1:{port}")
         worker = subprocess.run(
-            worker_command(f"127.0.0.1:{port}"),
-            env={**worker_env(), "HUBCHAOS_SEED": "7"},
-            cwd=ROOT,
+            [*prefix, *worker_command(f"127.0.0.1:{port}")],
+            env=env,
+            cwd=folder,
             capture_output=True,
             text=True,
             timeout=120,
@@ -206,13 +228,12 @@ def test_a_worker_that_would_run_other_settings_is_refused_by_name(tmp_path: Pat
             drill.proc.kill()
             drill.proc.wait()
     assert worker.returncode == 3, worker.stderr
-    assert worker.stderr.splitlines()[-1] == (
-        "hubchaos: the master refused this worker: it would run other settings at seed "
-        "(a HUBCHAOS_* variable or another version on the worker)"
-    )
+    assert worker.stderr.splitlines()[-1] == f"hubchaos: {worker_says}"
     assert code == 3, err[-3000:]
-    assert "run failed: a Locust worker was refused: the worker on " in err
-    assert "would run other settings at seed" in err
+    failed = [line for line in err.splitlines() if line.startswith("run failed")]
+    assert len(failed) == 1, err
+    assert failed[0].startswith("run failed: a Locust worker was refused: the worker on "), failed
+    assert failed[0].endswith(drill_says), failed
     assert lines_in(tmp_path / "run" / rundir.FAULTS) == 0
     assert processes_under(tmp_path) == []
 

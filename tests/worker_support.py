@@ -18,9 +18,10 @@ DELIVERED = re.compile(r"(worker-\d+): (\d+) events, (\d+) ledger entries, \d+ d
 HIDE = 'mount -t tmpfs hidden "$0" && test -z "$(ls -A "$0")" && exec "$@"'
 
 
-def hidden(folder: Path, ns: str) -> list[str]:
-    """A command prefix: in namespace `ns`, with `folder` hidden (a mount namespace of its own)."""
-    return [*netns.exec_prefix(ns), "unshare", "--mount", "sh", "-c", HIDE, str(folder)]
+def hidden(folder: Path, ns: str | None = None) -> list[str]:
+    """A command prefix: with `folder` hidden (a mount namespace of its own), in network
+    namespace `ns` if given."""
+    return [*(netns.exec_prefix(ns) if ns else []), "unshare", "--mount", "sh", "-c", HIDE, str(folder)]
 
 
 def delivered(logs: list[str]) -> dict[str, tuple[int, int]]:

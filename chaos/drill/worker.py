@@ -16,7 +16,6 @@ from locust.env import Environment
 from locust.log import setup_logging
 
 from contract.errors import RunError
-from locustfiles.classes import resolve_user_classes
 from locustfiles.environment import attach
 from locustfiles.join import JoinError, Joining
 
@@ -33,12 +32,10 @@ def serve(master_host: str, master_port: int, join_timeout_s: float) -> None:
         raise RunError(f"no Locust master answered at {master_host}:{master_port}") from None
     joining = Joining(runner)
     try:
-        settings = joining.settings(join_timeout_s)
-        # Spawn messages name the classes: the same settings resolve the same ones here.
-        environment.user_classes = resolve_user_classes(settings)
+        settings, environment.user_classes = joining.settings(join_timeout_s)
         attach(environment, settings)
     except JoinError as exc:
-        runner.quit()
+        _quit(environment)  # the master stops counting on this worker at once
         raise RunError(str(exc)) from None
     log.info("joined the master at %s:%d as worker-%d", master_host, master_port, runner.worker_index)
     # Until the master quits, or a SIGTERM or Ctrl-C here; then the users stop and the last
@@ -49,6 +46,12 @@ def serve(master_host: str, master_port: int, join_timeout_s: float) -> None:
     try:
         done.wait()
     finally:
-        # As Locust's own worker ends: the quitting listeners close the recording and say so.
-        environment.events.quitting.fire(environment=environment, reverse=True)
-        runner.quit()
+        _quit(environment)
+
+
+def _quit(environment: Environment) -> None:
+    """As Locust's own worker ends: the quitting listeners close the recording and say so, then
+    tell the master this worker quit."""
+    environment.events.quitting.fire(environment=environment, reverse=True)
+    assert environment.runner is not None
+    environment.runner.quit()
