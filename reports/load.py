@@ -22,7 +22,7 @@ from reports.faults import Fault, pair_faults
 from reports.members import MemberNames
 from reports.rollback import RolledBackDoc, read_rollback_files
 from reports.runbook import StepRecord, runbook_steps
-from reports.runconfig import RunConfig, read_config
+from reports.runconfig import RunConfig, run_config
 from reports.slo import SLOSpec, SLOTargets
 
 EVENT_COLUMNS = ("t_start", "t_end", "duration_ms", "op", "ok", "is_write", "error_class", "worker")
@@ -169,7 +169,7 @@ def load_run(run_dir: Path, slos: SLOTargets | None = None) -> RunData:
         runbook=runbook_steps(list(rundir.read_jsonl(run_dir / rundir.RUNBOOK, RunbookEvent))),
         alerts=alerts,
         absent=absent,
-        config=read_config(run_dir),
+        config=run_config(scenario),
         faults_declared=faults_declared,
     )
 
