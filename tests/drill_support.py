@@ -24,6 +24,23 @@ INTERRUPTIBLE_HUBCHAOS = (
 TINY_CORPUS = "{users: 10, prompts: 50, stores: 2, vectors_per_store: 5, embedding_dim: 8}"
 
 
+def pause_a_secondary(users: int = 2) -> str:
+    """A scenario's body: 3 local members with short elections, a secondary paused 2 s into a
+    60 s load (never healed before the load ends)."""
+    return f"""\
+target:
+  backend: local
+  members: 3
+  settings: {{electionTimeoutMillis: 1000, heartbeatIntervalMillis: 200}}
+workload:
+  users: {users}
+  duration: 60s
+  corpus: {TINY_CORPUS}
+faults:
+  - {{at: 2s, kind: pause, target: secondary}}
+"""
+
+
 def hubchaos(
     *args: str | Path, timeout: float = 240, env: dict[str, str] | None = None, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:
