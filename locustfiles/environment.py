@@ -3,7 +3,7 @@
     local   seeds the corpus at test start, records as worker "local", merges at quit
     master  seeds, names the run directory in its spawn messages, merges the workers' shards at quit
     worker  records as "worker-<index>" (with its own CPU) into the run directory the master named;
-            closes at quit
+            at quit stops its users, then closes
 
 Distributed mode therefore needs the workers to see the master's run directory (same machine, or
 a shared volume at the same path; `HUBCHAOS_RUN_DIR` on a worker overrides the path). A master
@@ -168,6 +168,13 @@ def finish(environment: Environment, wait_s: float = 10.0) -> MergeReport | None
 
 
 def _on_quitting(environment: Environment, workload: Workload) -> None:
+    runner = environment.runner
+    if runner is not None and not isinstance(runner, MasterRunner):
+        # A signal makes Locust fire `quitting` before it stops the users, and a worker would
+        # still take users the master hands it meanwhile: stop them and the runner's message
+        # loop first, so that every write is recorded (one cut short as indeterminate) before
+        # the recording closes.
+        runner.quit()
     report = finish(environment)
     if report is not None and not report.complete:
         environment.process_exit_code = 1

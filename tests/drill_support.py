@@ -68,7 +68,11 @@ def state_env(state: Path, **extra: str) -> dict[str, str]:
 class LiveDrill:
     """`hubchaos run` in the background; its stderr read line by line as it comes."""
 
-    def __init__(self, scenario: Path, out: Path, env: dict[str, str], *args: str) -> None:
+    def __init__(
+        self, scenario: Path, out: Path, env: dict[str, str], *args: str, own_group: bool = False
+    ) -> None:
+        """`own_group`: the drill leads its own process group, as a terminal's foreground job does,
+        so that `signal_group` reaches it and every process it started, as Ctrl-C there does."""
         self.out = out
         self.proc = subprocess.Popen(
             [sys.executable, "-c", INTERRUPTIBLE_HUBCHAOS, "run", str(scenario), "--out", str(out), *args],
@@ -77,6 +81,7 @@ class LiveDrill:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            process_group=0 if own_group else None,
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -109,6 +114,9 @@ class LiveDrill:
 
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
+
+    def signal_group(self, sig: int) -> None:
+        os.killpg(self.proc.pid, sig)
 
     def finish(self, timeout: float = 180) -> tuple[int, str, str]:
         """Exit code, stdout and the whole stderr."""
