@@ -17,7 +17,7 @@ import pytest
 from chaos_support import wait_until
 from drill_support import LiveDrill, pause_a_secondary, processes_under, scenario, state_env
 
-from chaos.drill.diskroom import describe_write_error
+from chaos.drill.diskroom import describe_write_error, recorded_bytes
 from contract import rundir
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
@@ -79,3 +79,17 @@ def test_a_full_disk_is_named_whatever_raised_it(tmp_path: Path) -> None:
     assert describe_write_error(other, tmp_path) == (
         f"cannot write under {tmp_path} ({tmp_path / 'run.json'}): Permission denied"
     )
+
+
+def test_the_room_needed_is_what_merging_reads(tmp_path: Path) -> None:
+    sizes = {
+        f"{rundir.EVENTS_SHARDS}/worker-0.0.arrows": 1000,
+        f"{rundir.LEDGER_SHARDS}/worker-0.0.arrows": 300,
+        "probes.jsonl": 200,
+        "members/m0/db/journal/j.000001": 50_000,  # the members' data is not merged
+        "prometheus/data/wal/00000000": 50_000,
+    }
+    for name, size in sizes.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x" * size)
+    assert recorded_bytes(tmp_path) == 1500

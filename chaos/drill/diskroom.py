@@ -15,21 +15,34 @@ import os
 import shutil
 from pathlib import Path
 
+from chaos.drill.probelog import JOURNAL
+from contract import rundir
+
 OUTPUTS_RESERVE_BYTES = 1024 * 1024  # run.json, summary.json, junit.xml, report.html
-_MEMBERS = "members"  # the local members' data, not merged into anything
 NO_SPACE = "No space left on device"
+# What is merged into one file when the load stops: the shard folders and the probes' journal.
+_MERGED = (
+    rundir.EVENTS_SHARDS,
+    rundir.LEDGER_SHARDS,
+    rundir.DISCOVERY_SHARDS,
+    rundir.RESOURCES_SHARDS,
+    JOURNAL,
+)
+
+
+def _size(path: Path) -> int:
+    """Bytes in a file, or in the files under a folder; what vanishes meanwhile counts nothing."""
+    files = [os.path.join(d, f) for d, _, names in os.walk(path) for f in names] if path.is_dir() else [path]
+    total = 0
+    for file in files:
+        with contextlib.suppress(OSError):
+            total += os.stat(file).st_size
+    return total
 
 
 def recorded_bytes(run_dir: Path) -> int:
-    """What the run directory holds outside the members' data: what merging may write again."""
-    total = 0
-    for folder, subfolders, files in os.walk(run_dir):
-        if folder == str(run_dir):
-            subfolders[:] = [d for d in subfolders if d != _MEMBERS]
-        for name in files:
-            with contextlib.suppress(OSError):  # a journal converted and removed meanwhile
-                total += os.stat(os.path.join(folder, name)).st_size
-    return total
+    """The size of what merging reads, and may write again."""
+    return sum(_size(run_dir / name) for name in _MERGED)
 
 
 def mib(n: int) -> str:
