@@ -18,6 +18,7 @@ drill; members started by a backend share that clock.
                            and local members, every second (merged from resources/)
       verification.json    Verification: the ledger checked against the recovered cluster
       exporter.json        ExporterInfo: where the drill served its live metrics (/metrics)
+      hubchaos.log         what the libraries the drill drives logged (PyMongo, Locust, the recorder)
       alerts.json          AlertsRecord: the alert rules as evaluated and Prometheus' answers
       prometheus/          the Prometheus of an alert drill: config, rules as evaluated, log, storage
       members/<name>/      logs and ground truth of members the backend started

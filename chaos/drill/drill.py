@@ -50,6 +50,7 @@ from chaos.drill.live import LiveView, Snapshot
 from chaos.drill.load import LoadDriver
 from chaos.drill.monitor import HostMonitor
 from chaos.drill.probelog import ProbeLog
+from chaos.drill.runlog import LOG, run_log
 from chaos.drill.schedule import FaultSchedule
 from chaos.drill.supervisor import Supervisor
 from chaos.faults.injector import FaultInjector
@@ -460,5 +461,10 @@ def run_drill(
 ) -> DrillResult:
     with Supervisor(view.line) as supervisor:
         drill = Drill(scenario, command, out, view, supervisor, source=source)
-        with view:
-            return drill.run()
+        with view, run_log(drill.path) as errors:
+            result = drill.run()
+            if errors.count:
+                view.line(
+                    f"[yellow]{errors.count} error(s) logged by the drivers or Locust:[/] {drill.path / LOG}"
+                )
+            return result
