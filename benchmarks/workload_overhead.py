@@ -1,6 +1,7 @@
 """What driving the hub mix through Locust costs, and what the recorder can take.
 
     python benchmarks/workload_overhead.py [--uri URI] [--users 20] [--seconds 15] [--rounds 3]
+    python benchmarks/workload_overhead.py --recorder-only [--events 1000000]
 
 In one run against the same target with the same concurrency it prints:
   * ops/s of the hub mix (no think time) driven by Locust (`locust -f locustfiles/hub.py`,
@@ -10,7 +11,10 @@ In one run against the same target with the same concurrency it prints:
     ratio, and the median ratio;
   * the events/s the recorder sustains (appends on the request path plus the background flush to
     shard files, until everything is on disk), the append cost per event, and bytes per event in
-    the shards and in the merged `events.parquet`.
+    the shards and in the merged `events.parquet`; and the same through a Locust worker's
+    channel to its master (`locustfiles.channel`: Arrow IPC batches encoded, decoded, written and
+    synced before their acknowledgement, in one process without the sockets). `--recorder-only`
+    prints only these.
 
 Without --uri it starts a one-member `mongoemu` replica set in a temporary folder. Locust runs in a
 child process (importing it patches this process with gevent); this process never imports it.
@@ -38,12 +42,13 @@ from pymongo import MongoClient
 
 from chaos.backends.processes import MemberProcess, free_port, initiate, wait_for_primary
 from contract.rundir import EVENTS, EVENTS_SHARDS
+from locustfiles.channel import Inbox, Uplink
 from locustfiles.instrumented import Instrument
 from locustfiles.merge import merge_run
 from locustfiles.operations import HubOperations
 from locustfiles.recorder import Recorder
 from locustfiles.seeding import seed_corpus
-from locustfiles.settings import CorpusSettings, HubUserSettings, WorkloadSettings
+from locustfiles.settings import CorpusSettings, HubUserSettings, RecorderSettings, WorkloadSettings
 from locustfiles.workload import Workload
 
 HUB = Path(__file__).resolve().parents[1] / "locustfiles" / "hub.py"
@@ -192,9 +197,16 @@ def locust_driven(load: Load, run_dir: Path) -> tuple[Driven, float]:
     return driven, (run_dir / EVENTS).stat().st_size / max(events.num_rows, 1)
 
 
-def recorder_capacity(folder: Path, n: int) -> dict[str, float]:
-    run_dir = folder / "recorder"
-    recorder = Recorder(run_dir, "bench")
+def _through_channel(run_dir: Path) -> Uplink:
+    """A worker's uplink handing each batch straight to a master's inbox, which acknowledges it."""
+    inbox = Inbox(run_dir)
+    uplink = Uplink(lambda kind, data: uplink.on_ack(inbox.receive(data)), "bench", RecorderSettings())
+    return uplink
+
+
+def recorder_capacity(folder: Path, n: int, channel: bool = False) -> dict[str, float]:
+    run_dir = folder / ("channel" if channel else "recorder")
+    recorder = Recorder(_through_channel(run_dir) if channel else run_dir, "bench")
     names = ["prompts.get", "prompts.list_by_category", "prompts.create", "vectors.query.knn", "usage.record"]
     context = {"user_class": "HubUser", "is_write": False, "error_class": None}
     base = time.time()
@@ -222,6 +234,17 @@ def recorder_capacity(folder: Path, n: int) -> dict[str, float]:
     }
 
 
+def print_recorder(folder: Path, n: int) -> None:
+    cap = recorder_capacity(folder, n)
+    print(f"recorder, {n:,} events:")
+    print(f"  sustained                   {cap['events_per_s']:10,.0f} events/s (goal >= 100,000)")
+    print(f"  append on the request path  {cap['append_us']:10.2f} us/event")
+    print(f"  on disk: shards             {cap['shard_bytes']:10.1f} bytes/event (goal <= 5)")
+    print(f"  on disk: events.parquet     {cap['parquet_bytes']:10.1f} bytes/event")
+    sent = recorder_capacity(folder, n, channel=True)
+    print(f"  through a worker's channel  {sent['events_per_s']:10,.0f} events/s (written and synced)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--uri", help="target replica set (default: start a one-member mongoemu set)")
@@ -236,10 +259,14 @@ def main() -> None:
     parser.add_argument(
         "--gevent-raw", action="store_true", help="also run the raw loop under gevent, without Locust"
     )
+    parser.add_argument("--recorder-only", action="store_true", help="only the recorder's figures")
     args = parser.parse_args()
     settings = settings_for(args.database)
     with tempfile.TemporaryDirectory(prefix="hubchaos-bench-") as tmp:
         folder = Path(tmp)
+        if args.recorder_only:
+            print_recorder(folder, args.events)
+            return
         with emulator(folder) if args.uri is None else _given(args.uri) as uri:
             with MongoClient(uri, **settings.driver.client_kwargs()) as client:
                 seeded = seed_corpus(client, settings)
@@ -267,12 +294,7 @@ def main() -> None:
                     line += f"; raw loop under gevent {patched.rate:6,.0f} ops/s ({patched.failures} failed)"
                 print(line)
         print(f"  median ratio Locust / raw   {statistics.median(ratios):10.2f}   (goal >= 0.8)")
-        cap = recorder_capacity(folder, args.events)
-        print(f"recorder, {args.events:,} events:")
-        print(f"  sustained                   {cap['events_per_s']:10,.0f} events/s (goal >= 100,000)")
-        print(f"  append on the request path  {cap['append_us']:10.2f} us/event")
-        print(f"  on disk: shards             {cap['shard_bytes']:10.1f} bytes/event")
-        print(f"  on disk: events.parquet     {cap['parquet_bytes']:10.1f} bytes/event")
+        print_recorder(folder, args.events)
         print(f"  on disk: Locust run parquet {locust_bytes:10.1f} bytes/event")
 
 

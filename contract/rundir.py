@@ -391,10 +391,14 @@ def to_table(records: Iterable[Any], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=schema)
 
 
+def to_jsonl(records: Iterable[Any]) -> str:
+    """Dataclass records as JSON lines, each ending in a newline."""
+    return "".join(json.dumps(asdict(record), separators=(",", ":")) + "\n" for record in records)
+
+
 def write_jsonl(path: Path, records: Iterable[Any]) -> None:
     with path.open("a") as fh:
-        for record in records:
-            fh.write(json.dumps(asdict(record), separators=(",", ":")) + "\n")
+        fh.write(to_jsonl(records))
 
 
 def write_atomic(path: Path, text: str) -> None:

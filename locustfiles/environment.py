@@ -1,14 +1,13 @@
 """Ties a `Workload` to a Locust environment, in every role Locust runs in.
 
     local   seeds the corpus at test start, records as worker "local", merges at quit
-    master  seeds, names the run directory in its spawn messages, merges the workers' shards at quit
-    worker  records as "worker-<index>" (with its own CPU) into the run directory the master named;
-            at quit stops its users, then closes
+    master  seeds; writes the batches its workers send into its run directory, asks them for
+            their last ones when the load stops, merges at quit
+    worker  records as "worker-<index>" (with its own CPU) and sends its recordings to the master
+            over Locust's message channel (`locustfiles.relay`); at quit stops its users, then closes
 
-Distributed mode therefore needs the workers to see the master's run directory (same machine, or
-a shared volume at the same path; `HUBCHAOS_RUN_DIR` on a worker overrides the path). A master
-driven through the library API without `parsed_options` cannot name it: give its workers
-`HUBCHAOS_RUN_DIR`. Used by
+A worker therefore needs no path shared with the master: it may run on any machine that reaches
+the master's port. Used by
 `hub.py` on Locust's `init` event, and by a program driving Locust through its library API:
 
     env = Environment(user_classes=[HubUser, CanaryUser], host=uri, events=events)
@@ -30,6 +29,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from pymongo import MongoClient
 
 from locustfiles.merge import MergeReport, merge_run
+from locustfiles.relay import MasterRelay, WorkerRelay
 from locustfiles.settings import WorkloadSettings, load_settings
 from locustfiles.tally import REPORT_KEY
 from locustfiles.workload import Workload
@@ -38,10 +38,10 @@ if TYPE_CHECKING:
     from locust.env import Environment
 
 log = logging.getLogger(__name__)
-RUN_DIR_OPTION = "hubchaos_run_dir"
 LOCAL_WORKER = "local"
 
 _attached: WeakKeyDictionary[Environment, Workload] = WeakKeyDictionary()
+_relays: WeakKeyDictionary[Environment, WorkerRelay | MasterRelay] = WeakKeyDictionary()
 
 
 class NoTarget(ValueError):
@@ -78,19 +78,21 @@ def attach(environment: Environment, settings: WorkloadSettings | None = None) -
     events.test_start.add_listener(lambda **_: _on_test_start(environment, workload))
     events.test_stop.add_listener(lambda **_: workload.flush())
     events.quitting.add_listener(lambda **_: _on_quitting(environment, workload))
-    if isinstance(environment.runner, WorkerRunner):
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
         # What this worker counted travels with its stats reports, so the master's tally has all.
         events.report_to_master.add_listener(
             lambda data, **_: data.update({REPORT_KEY: workload.tally.drain()})
         )
+        _relays[environment] = WorkerRelay(runner, workload)
         return workload
-    if isinstance(environment.runner, MasterRunner):
-        events.worker_report.add_listener(lambda data, **_: workload.tally.merge(data.get(REPORT_KEY) or {}))
     workload.settings.run_dir = workload.settings.run_dir or default_run_dir()
-    if isinstance(environment.runner, MasterRunner) and environment.parsed_options is not None:
-        # Locust copies the master's non-standard options into every spawn message, and a worker
-        # applies them before its test_start: the way to tell workers the folder in time.
-        setattr(environment.parsed_options, RUN_DIR_OPTION, str(workload.settings.run_dir))
+    if isinstance(runner, MasterRunner):
+        events.worker_report.add_listener(lambda data, **_: workload.tally.merge(data.get(REPORT_KEY) or {}))
+        settings = workload.settings
+        relay = _relays[environment] = MasterRelay(runner, settings.run_dir, settings.recorder)
+        # Before Locust's quit ends the message channel: the workers' last batches.
+        events.test_stop.add_listener(lambda **_: relay.drain())
     return workload
 
 
@@ -103,17 +105,15 @@ def _apply_class_settings(environment: Environment, settings: WorkloadSettings) 
 
 def _on_test_start(environment: Environment, workload: Workload) -> None:
     runner = environment.runner
-    if isinstance(runner, WorkerRunner):
-        if workload.settings.run_dir is None:
-            sent = getattr(environment.parsed_options, RUN_DIR_OPTION, None)
-            workload.settings.run_dir = Path(sent) if sent else default_run_dir()
+    relay = _relays.get(environment)
+    if isinstance(relay, WorkerRelay):
         workload.set_worker(f"worker-{runner.worker_index}")
-        # A worker reports its own CPU: the drill samples only the processes on its machine.
-        workload.start_recording(workload.settings.run_dir, meter=True)
+        relay.start()
         return
     if workload.settings.seed_on_start:
         _seed(environment, workload)
-    if isinstance(runner, MasterRunner):
+    if isinstance(relay, MasterRelay):
+        relay.started()
         return
     workload.set_worker(LOCAL_WORKER)
     workload.start_recording(workload.settings.run_dir or default_run_dir())
@@ -144,8 +144,15 @@ def prepare_classes(classes: list[Any], client: MongoClient[Any], settings: Work
 def finish(environment: Environment, wait_s: float = 10.0) -> MergeReport | None:
     """Close this process's recording and, outside a worker, merge the run directory."""
     workload = workload_for(environment)
-    workload.close()
+    relay = _relays.get(environment)
     runner = environment.runner
+    if isinstance(relay, MasterRelay):
+        relay.drain()  # a master interrupted before its test stopped: the channel still runs
+    elif runner is not None and not isinstance(runner, MasterRunner):
+        # A worker or local runner a signal ends: Locust fires `quitting` before it stops the
+        # users, so they stop here, before the last batches go and the recording closes.
+        runner.stop()
+    workload.close()
     run_dir = workload.settings.run_dir
     if isinstance(runner, WorkerRunner) or run_dir is None:
         return None
@@ -168,13 +175,6 @@ def finish(environment: Environment, wait_s: float = 10.0) -> MergeReport | None
 
 
 def _on_quitting(environment: Environment, workload: Workload) -> None:
-    runner = environment.runner
-    if runner is not None and not isinstance(runner, MasterRunner):
-        # A signal makes Locust fire `quitting` before it stops the users, and a worker would
-        # still take users the master hands it meanwhile: stop them and the runner's message
-        # loop first, so that every write is recorded (one cut short as indeterminate) before
-        # the recording closes.
-        runner.quit()
     report = finish(environment)
     if report is not None and not report.complete:
         environment.process_exit_code = 1

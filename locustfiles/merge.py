@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter, defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +42,7 @@ from contract.rundir import (
     to_table,
     write_jsonl,
 )
-from locustfiles.shards import STREAM_SUFFIX, Manifest, manifests, read_stream
+from locustfiles.shards import STREAM_SUFFIX, Manifest, StreamRead, manifests, read_events, read_stream
 
 LISTED_MAX = 100  # ids listed per problem; the counts are exact
 SHOWN_MAX = 3  # ids shown per problem in the one-line description
@@ -113,11 +113,13 @@ def _readable_manifests(run_dir: Path) -> list[Manifest]:
         return []
 
 
-def _merge_streams(folder: Path, schema: pa.Schema, report: MergeReport) -> tuple[pa.Table, dict[str, int]]:
+def _merge_streams(
+    folder: Path, schema: pa.Schema, report: MergeReport, read_shard: Callable[[Path], StreamRead]
+) -> tuple[pa.Table, dict[str, int]]:
     tables = []
     rows: dict[str, int] = {}
     for path in sorted(folder.glob(f"*{STREAM_SUFFIX}")) if folder.is_dir() else []:
-        read = read_stream(path, schema)
+        read = read_shard(path)
         stem = path.name.removesuffix(STREAM_SUFFIX)
         rows[stem] = read.table.num_rows
         if read.torn:
@@ -194,8 +196,8 @@ def merge_run(run_dir: Path, expect_workers: Collection[str] = (), wait_s: float
         shards=len(found),
         unclosed=sorted(m.stem for m in found if not m.closed),
     )
-    events, event_rows = _merge_streams(run_dir / EVENTS_SHARDS, REQUEST_EVENT_SCHEMA, report)
-    ledger, ledger_rows = _merge_streams(run_dir / LEDGER_SHARDS, LEDGER_SCHEMA, report)
+    events, event_rows = _merge_streams(run_dir / EVENTS_SHARDS, REQUEST_EVENT_SCHEMA, report, read_events)
+    ledger, ledger_rows = _merge_streams(run_dir / LEDGER_SHARDS, LEDGER_SCHEMA, report, _read_ledger)
     for m in found:
         if event_rows.get(m.stem, 0) < m.events or ledger_rows.get(m.stem, 0) < m.ledger:
             report.short.append(m.stem)
@@ -236,5 +238,11 @@ def merge_resources(run_dir: Path) -> int:
 def current_ledger(run_dir: Path) -> list[LedgerEntry]:
     """The ledger as the shards hold it now, while the load still runs (a torn last batch of a
     shard being written is left out): what a restore in the middle of a drill is checked by."""
-    table, _ = _merge_streams(run_dir / LEDGER_SHARDS, LEDGER_SCHEMA, MergeReport(0, 0, 0, [], 0))
+    table, _ = _merge_streams(
+        run_dir / LEDGER_SHARDS, LEDGER_SCHEMA, MergeReport(0, 0, 0, [], 0), _read_ledger
+    )
     return [LedgerEntry(**row) for row in table.to_pylist()]
+
+
+def _read_ledger(path: Path) -> StreamRead:
+    return read_stream(path, LEDGER_SCHEMA)

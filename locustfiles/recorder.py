@@ -1,11 +1,12 @@
 """The recorder: request events, ledger entries and discovery events, buffered off the request
-path and flushed to this process's shard files at least every `flush_interval_s`; with a
+path and flushed at least every `flush_interval_s` to a sink: this process's shard files
+(`ShardSet`), or a Locust worker's channel to its master (`locustfiles.channel.Uplink`); with a
 `ProcessMeter`, also this process's own CPU and memory at every flush (a Locust worker's).
 
 Callers only append to a `deque` (safe across threads and greenlets without a lock); a
 background thread (a greenlet under Locust) turns what accumulated into Arrow batches. Memory is
 bounded: a caller that finds `max_buffered` records waiting flushes them itself, so a slow disk
-slows the load rather than growing the buffer.
+(or a slow master) slows the load rather than growing the buffer.
 """
 
 from __future__ import annotations
@@ -15,50 +16,40 @@ import os
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from contract.rundir import (
-    DISCOVERY_SHARDS,
-    EVENTS_SHARDS,
-    LEDGER_SCHEMA,
-    LEDGER_SHARDS,
-    REQUEST_EVENT_SCHEMA,
-    RESOURCES_SHARDS,
-    DiscoveryEvent,
-    LedgerEntry,
-    RequestEvent,
-    ResourceSample,
-    to_table,
-    write_jsonl,
-)
+from contract.rundir import DiscoveryEvent, LedgerEntry, RequestEvent, ResourceSample
 from locustfiles.resources import ProcessMeter
 from locustfiles.settings import RecorderSettings
-from locustfiles.shards import Manifest, StreamShard, claim_stem
+from locustfiles.shards import Manifest, Parts, ShardSet
 
 log = logging.getLogger(__name__)
 ERROR_TEXT_MAX = 500
 
 
+class Sink(Protocol):
+    """Where a recorder's flushes go; its manifest counts what it took."""
+
+    manifest: Manifest
+
+    def write(self, parts: Parts) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Recorder:
     def __init__(
         self,
-        run_dir: Path,
+        destination: Path | Sink,
         worker: str,
         settings: RecorderSettings | None = None,
         meter: ProcessMeter | None = None,
     ) -> None:
-        self.run_dir = run_dir
+        """Record into `destination`: a run directory (this process's own shards), or a sink."""
         self.worker = worker
         self.settings = settings or RecorderSettings()
         self.meter = meter
-        self.stem = claim_stem(run_dir, worker)
-        self.manifest = Manifest(stem=self.stem, worker=worker, pid=os.getpid())
-        self._events_shard = StreamShard(
-            run_dir / EVENTS_SHARDS / f"{self.stem}.arrows", REQUEST_EVENT_SCHEMA
-        )
-        self._ledger_shard = StreamShard(run_dir / LEDGER_SHARDS / f"{self.stem}.arrows", LEDGER_SCHEMA)
-        self._discovery_path = run_dir / DISCOVERY_SHARDS / f"{self.stem}.jsonl"
-        self._resources_path = run_dir / RESOURCES_SHARDS / f"{self.stem}.jsonl"
+        self.sink: Sink = ShardSet(destination, worker) if isinstance(destination, Path) else destination
         self._events: deque[RequestEvent] = deque()
         self._ledger: deque[LedgerEntry] = deque()
         self._discovery: deque[DiscoveryEvent] = deque()
@@ -66,9 +57,16 @@ class Recorder:
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._error: BaseException | None = None
-        self.manifest.save(run_dir)
         self._thread = threading.Thread(target=self._flush_loop, name=f"recorder-{self.stem}", daemon=True)
         self._thread.start()
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.sink.manifest
+
+    @property
+    def stem(self) -> str:
+        return self.manifest.stem
 
     # -- the request path ------------------------------------------------------------------------
 
@@ -135,25 +133,14 @@ class Recorder:
 
     def flush(self) -> None:
         with self._flush_lock:
-            events = self._drain(self._events)
-            ledger = self._drain(self._ledger)
-            discovery = self._drain(self._discovery)
-            resources = self._drain(self._resources)
-            if events:
-                self._events_shard.append(to_table(events, REQUEST_EVENT_SCHEMA))
-                self.manifest.events += len(events)
-            if ledger:
-                self._ledger_shard.append(to_table(ledger, LEDGER_SCHEMA))
-                self.manifest.ledger += len(ledger)
-            if discovery:
-                write_jsonl(self._discovery_path, discovery)
-                self.manifest.discovery += len(discovery)
-            if resources:
-                self._resources_path.parent.mkdir(exist_ok=True)
-                write_jsonl(self._resources_path, resources)
-                self.manifest.resources += len(resources)
-            if events or ledger or discovery or resources:
-                self.manifest.save(self.run_dir)
+            parts = Parts.of(
+                self._drain(self._events),
+                self._drain(self._ledger),
+                self._drain(self._discovery),
+                self._drain(self._resources),
+            )
+            if any(parts.rows().values()):
+                self.sink.write(parts)
 
     def close(self) -> None:
         """Flush what is left, end the shard files and mark the manifest closed (idempotent)."""
@@ -163,9 +150,6 @@ class Recorder:
         if self._thread is not threading.current_thread():
             self._thread.join()
         self.flush()
-        self._events_shard.close()
-        self._ledger_shard.close()
-        self.manifest.closed = True
-        self.manifest.save(self.run_dir)
+        self.sink.close()
         if self._error is not None:
-            raise RuntimeError(f"recording to {self.run_dir} failed: {self._error}") from self._error
+            raise RuntimeError(f"recording of {self.worker} failed: {self._error}") from self._error

@@ -198,6 +198,13 @@ class LimitSettings(_Strict):
 class RecorderSettings(_Strict):
     flush_interval_s: float = Field(1.0, gt=0, le=60)
     max_buffered: int = Field(200_000, ge=1000)  # a writer that falls behind makes callers wait
+    # A Locust worker's batches to its master (locustfiles.channel): at most `window` not yet
+    # acknowledged, each sent again after `resend_after_s` without an acknowledgement; the
+    # master waits `drain_timeout_s` for every worker's last batches when the load stops, and a
+    # worker whose master acknowledges nothing for that long with its window full stops sending.
+    window: int = Field(8, ge=1, le=1000)
+    resend_after_s: float = Field(5.0, gt=0, le=600)
+    drain_timeout_s: float = Field(30.0, gt=0, le=3600)
 
 
 class WorkloadSettings(BaseSettings):

@@ -21,7 +21,7 @@ from contract.rundir import DiscoveryEvent, ResourceRole
 from locustfiles.corpus import Corpus
 from locustfiles.discovery import DiscoveryListener
 from locustfiles.instrumented import WriteIds
-from locustfiles.recorder import Recorder
+from locustfiles.recorder import Recorder, Sink
 from locustfiles.resources import ProcessMeter
 from locustfiles.settings import WorkloadSettings
 from locustfiles.tally import RequestTally
@@ -49,11 +49,11 @@ class Workload:
             self.worker = worker
             self.ids = WriteIds(worker)
 
-    def start_recording(self, run_dir: Path, meter: bool = False) -> Recorder:
-        """Record into `run_dir`; with `meter`, this process's own CPU and memory too."""
+    def start_recording(self, destination: Path | Sink, meter: bool = False) -> Recorder:
+        """Record into a run directory or a sink; with `meter`, this process's own CPU and memory too."""
         if self.recorder is None:
             process = ProcessMeter(self.worker, ResourceRole.LOAD) if meter else None
-            self.recorder = Recorder(run_dir, self.worker, self.settings.recorder, process)
+            self.recorder = Recorder(destination, self.worker, self.settings.recorder, process)
         return self.recorder
 
     def on_request(self, **kwargs: Any) -> None:

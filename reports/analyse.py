@@ -7,7 +7,9 @@ its measurement empty, its error in the summary and its SLOs *unknown*, never a 
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,20 +19,20 @@ import pandas as pd
 
 from contract import rundir
 from reports.alerts import alert_analysis
-from reports.availability import WriteLog, is_canary, write_logs, write_window
+from reports.availability import Completeness, LastWrites, WriteLog, is_canary, write_logs, write_window
 from reports.checks import Analysis, FaultAnalysis, slo_results
 from reports.columns import matches
 from reports.dataloss import data_loss, match_rollback, rpo
 from reports.drivercheck import Finding, run_load, run_timing
 from reports.drivercheck import check as check_driver
-from reports.errorrates import error_tables
+from reports.errorrates import ErrorCounter
 from reports.failover import causal_errors, detect, elect, rediscover, symptoms, witnessed
 from reports.faults import Fault
 from reports.host import host_load, judged_windows
 from reports.impact import impact
 from reports.junit import write_junit
 from reports.lag import lag_samples, replication_lag
-from reports.latency import LatencyRow, latency_table, successful_durations
+from reports.latency import LatencyRow, LatencyTable
 from reports.load import RunData, load_run
 from reports.phases import Phase, PhaseWindow, assign, phase_windows
 from reports.recovery import restore_timelines
@@ -42,7 +44,7 @@ from reports.slo import ALL_OPERATIONS, FaultClass, SLOTargets, ThroughputRecove
 from reports.states import member_states
 from reports.summary import AnalyserError, Counts, FaultAnatomy, Summary
 from reports.throughput import throughput_recovery
-from reports.timeline import timeline
+from reports.timeline import TimelineBins
 from reports.verdicts import compose, exit_code
 
 T = TypeVar("T")
@@ -76,22 +78,19 @@ class _Errors:
 def summarise(data: RunData) -> Summary:
     """The summary of loaded run data: a pure function of it (apart from `generated_at`)."""
     targets = data.slos
-    events = data.events
     disrupted = disruptions(data.runbook, data.run_end)
     windows = phase_windows(data.faults, data.run_start, data.run_end, targets.windows.recovery_s, disrupted)
-    phase_codes = assign(events["t_start"].to_numpy(), windows)
     errors = _Errors()
     analysis = Analysis()
-    ranked = successful_durations(events)
-    analysis.latency = attempt(latency_table, events, phase_codes, targets.slow_op_ms, ranked)
+    scan = _Scan(data, windows)
+    analysis.latency = scan.outcome("latency", scan.latency.rows)
     findings = attempt(_driver_findings, data, analysis.latency.value)
 
     context = _FaultContext(
         data=data,
         windows=windows,
-        logs=write_logs(events, targets.slow_op_ms),
-        symptoms=symptoms(events, targets.slow_op_ms),
-        completions=np.sort(events["t_end"].to_numpy()[events["ok"].to_numpy()]),
+        span_s=scan.tallies.span_s,
+        last_writes=scan.last_writes,
         inject_times=np.sort([f.t_inject for f in data.faults if f.injected]),
         findings=findings.value or [],
     )
@@ -105,7 +104,7 @@ def summarise(data: RunData) -> Summary:
     analysis.data_loss = attempt(data_loss, data.verification, data.ledger, data.rollback)
     analysis.rpo = attempt(rpo, data.verification, data.ledger, data.faults)
     rollback = attempt(match_rollback, data.rollback, data.ledger, data.verification)
-    analysis.errors = attempt(error_tables, events, phase_codes)
+    analysis.errors = scan.outcome("errors", scan.errors.tables)
     samples = attempt(lambda: lag_samples(_required(probes, rundir.PROBES), data.run_start, data.run_end))
     analysis.lag = (
         attempt(replication_lag, samples.value, windows) if samples.ok else Outcome(error=samples.error)
@@ -120,10 +119,8 @@ def summarise(data: RunData) -> Summary:
     states = attempt(lambda: member_states(_required(probes, rundir.PROBES)))
     if data.alerts is not None:
         analysis.alerts = attempt(alert_analysis, data.alerts, data.faults, windows, data.run_end)
-    series = attempt(
-        timeline, events, ranked, samples.value, data.run_start, data.run_end, resources=data.resources
-    )
-    restores = attempt(restore_timelines, data.runbook, events)
+    series = scan.outcome("timeline", lambda: scan.timeline.timeline(samples.value, data.resources))
+    restores = attempt(restore_timelines, data.runbook, data.requests)
 
     results = slo_results(targets, analysis, data)
     verdict = compose(r.verdict for r in results)
@@ -134,7 +131,7 @@ def summarise(data: RunData) -> Summary:
         run_end=data.run_end,
         slos=targets,
         absent_files=data.absent,
-        counts=_counts(data),
+        counts=scan.counts(data),
         phases=windows,
         faults=anatomies,
         runbook=data.runbook,
@@ -176,11 +173,23 @@ class _FaultContext:
 
     data: RunData
     windows: list[PhaseWindow]
-    logs: dict[str, WriteLog]
-    symptoms: pd.DataFrame  # failed or stalled operations (reports.failover.symptoms)
-    completions: np.ndarray  # successful operations' completion times, sorted
+    span_s: float  # the longest time from a request's start to its completion (or its duration)
+    last_writes: LastWrites | None  # None: the scan could not say (its error is the writes')
     inject_times: np.ndarray  # injected faults' injection times, sorted
     findings: list[Finding]  # the run's driver findings (reports.drivercheck)
+
+    def events(self, fault: Fault) -> tuple[pd.DataFrame, Completeness | None]:
+        """The events a fault's analysers look at, which hold every completion from the second
+        `complete.start` on: from the throughput baseline before the injection (or as early as a
+        stalled or still running request that reached the injection could start) to the end of
+        its horizon."""
+        data, targets, span = self.data, self.data.slos, self.span_s
+        reach = max(targets.windows.baseline_s + 1, targets.slow_op_ms / 1000.0, span)
+        complete = None
+        if self.last_writes is not None:
+            complete = self.last_writes.window(math.floor(fault.t_inject - reach - self.last_writes.origin))
+        start = (complete.start if complete is not None else fault.t_inject - reach) - span
+        return data.requests.window(start, fault.horizon_end), complete
 
     def analyse(self, fault: Fault, errors: _Errors) -> tuple[FaultAnatomy, FaultAnalysis]:
         if not fault.injected:
@@ -190,23 +199,30 @@ class _FaultContext:
         stable_s, tolerance = targets.windows.stable_s, targets.windows.stable_tolerance
         tr = targets.throughput_recovery
         probes, discovery = data.probes, data.discovery
+        events, complete = self.events(fault)
+        logs = attempt(write_logs, events, targets.slow_op_ms, complete)
+        if complete is None:
+            logs = Outcome(error="the run's writes could not be scanned")
+        ok = events["ok"].to_numpy()
+        completed = events["t_end"].to_numpy()[ok]
+        completions = np.sort(completed[completed >= complete.start] if complete is not None else completed)
         election = attempt(lambda: elect(fault, _required(probes, rundir.PROBES)))
         outcomes = {
-            "detection": attempt(detect, fault, self.symptoms),
+            "detection": attempt(lambda: detect(fault, symptoms(events, targets.slow_op_ms))),
             "election": election,
             "rediscovery": attempt(
-                lambda: rediscover(fault, _required(discovery, rundir.DISCOVERY), election.value, data.events)
+                lambda: rediscover(fault, _required(discovery, rundir.DISCOVERY), election.value, events)
             ),
             "canary": attempt(
-                write_window, fault, self.logs["canary"], self.inject_times, stable_s, tolerance
+                lambda: write_window(fault, _logged(logs)["canary"], self.inject_times, stable_s, tolerance)
             ),
             "writes": attempt(
-                write_window, fault, self.logs["writes"], self.inject_times, stable_s, tolerance
+                lambda: write_window(fault, _logged(logs)["writes"], self.inject_times, stable_s, tolerance)
             ),
             "throughput": attempt(
                 throughput_recovery,
                 fault,
-                self.completions,
+                completions,
                 self.windows,
                 data.run_start,
                 self.inject_times,
@@ -229,7 +245,7 @@ class _FaultContext:
         seen = attempt(
             impact,
             fault,
-            data.events,
+            events,
             self.windows,
             targets.slow_op_ms,
             config.driver if config is not None else None,
@@ -262,25 +278,87 @@ def _anatomy(fault: Fault, notes: list[str], **measured: Any) -> FaultAnatomy:
     )
 
 
-def _counts(data: RunData) -> Counts:
-    events = data.events
-    ok = events["ok"].to_numpy()
-    writes = events["is_write"].to_numpy()
-    canary = writes & matches(events["op"], is_canary)
-    return Counts(
-        requests=len(events),
-        ok=int(ok.sum()),
-        failed=int((~ok).sum()),
-        writes=int(writes.sum()),
-        writes_failed=int((writes & ~ok).sum()),
-        canary_writes=int(canary.sum()),
-        ledger_entries=len(data.ledger) if data.ledger is not None else None,
-        probe_samples=len(data.probes) if data.probes is not None else None,
-        discovery_events=len(data.discovery) if data.discovery is not None else None,
-    )
-
-
 def _required(value: T | None, name: str) -> T:
     if value is None:
         raise ValueError(f"{name} is absent from the run directory")
     return value
+
+
+def _logged(logs: Outcome[dict[str, WriteLog]]) -> dict[str, WriteLog]:
+    if logs.value is None:
+        raise ValueError(logs.error or "no write log")
+    return logs.value
+
+
+class _Tallies:
+    """The run's request counts and longest request, accumulated over row batches."""
+
+    def __init__(self) -> None:
+        self.requests = self.ok = self.writes = self.writes_failed = self.canary_writes = 0
+        self.span_s = 0.0
+
+    def add(self, events: pd.DataFrame) -> None:
+        took = np.maximum(
+            events["t_end"].to_numpy() - events["t_start"].to_numpy(),
+            events["duration_ms"].to_numpy() / 1000.0,
+        )
+        self.span_s = max(self.span_s, float(np.nanmax(took, initial=0.0)))
+        ok = events["ok"].to_numpy()
+        writes = events["is_write"].to_numpy()
+        self.requests += len(events)
+        self.ok += int(ok.sum())
+        self.writes += int(writes.sum())
+        self.writes_failed += int((writes & ~ok).sum())
+        self.canary_writes += int((writes & matches(events["op"], is_canary)).sum())
+
+
+class _Scan:
+    """One pass over the run's events in row batches, feeding every whole-run analyser.
+
+    Each analyser stays isolated: one that raises stops being fed, and its outcome is the error.
+    """
+
+    def __init__(self, data: RunData, windows: list[PhaseWindow]) -> None:
+        targets = data.slos
+        self.tallies = _Tallies()
+        self.latency = LatencyTable(targets.slow_op_ms)
+        self.errors = ErrorCounter()
+        self.timeline = TimelineBins(data.run_start, data.run_end)
+        self.last_writes: LastWrites | None = LastWrites(data.run_start, data.run_end)
+        self._failed: dict[str, str] = {}
+        feeds: dict[str, Callable[[pd.DataFrame, np.ndarray], None]] = {
+            "counts": lambda batch, _: self.tallies.add(batch),
+            "latency": self.latency.add,
+            "errors": self.errors.add,
+            "timeline": lambda batch, _: self.timeline.add(batch),
+            "writes": lambda batch, _: self.last_writes.add(batch) if self.last_writes else None,
+        }
+        for batch in data.requests.batches():
+            phase_codes = assign(batch["t_start"].to_numpy(), windows)
+            for name, feed in feeds.items():
+                if name in self._failed:
+                    continue
+                fed = attempt(feed, batch, phase_codes)
+                if fed.error is not None:
+                    self._failed[name] = fed.error
+        if "writes" in self._failed:
+            self.last_writes = None
+
+    def outcome(self, name: str, result: Callable[[], T]) -> Outcome[T]:
+        if name in self._failed:
+            return Outcome(error=self._failed[name])
+        return attempt(result)
+
+    def counts(self, data: RunData) -> Counts:
+        t = self.tallies
+        return Counts(
+            requests=t.requests,
+            ok=t.ok,
+            failed=t.requests - t.ok,
+            writes=t.writes,
+            writes_failed=t.writes_failed,
+            canary_writes=t.canary_writes,
+            ledger_entries=len(data.ledger) if data.ledger is not None else None,
+            probe_samples=len(data.probes) if data.probes is not None else None,
+            discovery_events=len(data.discovery) if data.discovery is not None else None,
+        )

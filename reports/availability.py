@@ -25,6 +25,7 @@ RTO is the recovery time of every write; the canary's window is reported beside 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,18 +72,27 @@ class WriteLog:
     bad_start: np.ndarray  # bad writes' starts, sorted
     bad_end: np.ndarray  # their completions, in the same order
     bad_failed: np.ndarray  # True: failed; False: stalled
+    # The last successful completion before the completions above begin (None: none, or the log
+    # holds every write): a log of one fault's window of events starts with the window.
+    ok_end_before: float | None = None
 
     @property
     def empty(self) -> bool:
         return len(self.all_start) == 0
 
     @classmethod
-    def from_events(cls, source: str, writes: pd.DataFrame, stall_ms: float) -> WriteLog:
+    def from_events(
+        cls, source: str, writes: pd.DataFrame, stall_ms: float, complete: Completeness | None = None
+    ) -> WriteLog:
         ok = writes["ok"].to_numpy()
         failed = failed_ops(writes)
         stalled = ok & (writes["duration_ms"].to_numpy() > stall_ms)
         t_start = writes["t_start"].to_numpy()
         t_end = writes["t_end"].to_numpy()
+        ok_before = None
+        if complete is not None:
+            ok_before = complete.last_ok_end[source]
+            ok = ok & (t_end >= complete.start)
         by_end = np.argsort(t_end[ok], kind="stable")
         bad = failed | stalled
         by_start = np.argsort(t_start[bad], kind="stable")
@@ -94,17 +104,55 @@ class WriteLog:
             bad_start=t_start[bad][by_start],
             bad_end=t_end[bad][by_start],
             bad_failed=failed[bad][by_start],
+            ok_end_before=ok_before,
         )
 
 
-def write_logs(events: pd.DataFrame, stall_ms: float) -> dict[str, WriteLog]:
-    """The "canary" and "writes" logs of a run (events with `is_write`)."""
+@dataclass(frozen=True, slots=True)
+class Completeness:
+    """A window of events holds every completion from `start` on; before it, each source's last
+    successful completion is `last_ok_end` (from `LastWrites`)."""
+
+    start: float
+    last_ok_end: dict[str, float | None]
+
+
+def write_logs(
+    events: pd.DataFrame, stall_ms: float, complete: Completeness | None = None
+) -> dict[str, WriteLog]:
+    """The "canary" and "writes" logs of a run, or of a window of it (events with `is_write`)."""
     writes = events[events["is_write"].to_numpy()]
     canary = writes[matches(writes["op"], is_canary)]
     return {
-        "canary": WriteLog.from_events("canary", canary, stall_ms),
-        "writes": WriteLog.from_events("writes", writes, stall_ms),
+        "canary": WriteLog.from_events("canary", canary, stall_ms, complete),
+        "writes": WriteLog.from_events("writes", writes, stall_ms, complete),
     }
+
+
+class LastWrites:
+    """The latest successful write completion (canary and all writes) per second of the run,
+    accumulated over row batches, to say which was the last before a window of events starts."""
+
+    def __init__(self, run_start: float, run_end: float) -> None:
+        self.origin = math.floor(run_start)
+        n = math.floor(run_end - self.origin) + 1
+        self._latest = {"canary": np.full(n, -np.inf), "writes": np.full(n, -np.inf)}
+
+    def add(self, events: pd.DataFrame) -> None:
+        ok = events["ok"].to_numpy() & events["is_write"].to_numpy()
+        canary = ok & matches(events["op"], is_canary)
+        t_end = events["t_end"].to_numpy()
+        for source, mask in (("canary", canary), ("writes", ok)):
+            ends = t_end[mask]
+            np.maximum.at(self._latest[source], (ends - self.origin).astype(np.int64), ends)
+
+    def window(self, second: int) -> Completeness:
+        """For a window holding every completion from `origin + second` on (`second` >= 0)."""
+        last = {}
+        for source, latest in self._latest.items():
+            before = latest[: max(0, second)]
+            last[source] = float(before.max()) if len(before) and before.max() > -np.inf else None
+        return Completeness(float(self.origin + second), last)
 
 
 def stable_until(t: np.ndarray, stable_s: float, inject_times: np.ndarray, horizon_end: float) -> np.ndarray:
@@ -141,7 +189,8 @@ def write_window(
     longest_gap = 0.0
     if first_bad_start is not None:
         before = np.searchsorted(log.ok_end, first_bad_start, side="right")
-        disruption_start = float(log.ok_end[before - 1]) if before else first_bad_start
+        earlier = log.ok_end_before if log.ok_end_before is not None else first_bad_start
+        disruption_start = float(log.ok_end[before - 1]) if before else earlier
         inside = log.ok_end[(log.ok_end >= disruption_start) & (log.ok_end <= until)]
         longest_gap = float(np.diff(np.concatenate(([disruption_start], inside, [until]))).max())
     unavailable = None

@@ -25,3 +25,24 @@ def matches(column: pd.Series, keep: Callable[[str], bool]) -> np.ndarray:
     codes, values = codes_and_values(column)
     accepted = np.array([keep(v) for v in values] + [False], dtype=bool)
     return accepted[codes]  # code -1 picks the trailing False
+
+
+class Vocabulary:
+    """Stable codes for a string column's values across row batches, whose categories differ."""
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self._code: dict[str, int] = {}
+
+    def codes(self, column: pd.Series) -> np.ndarray:
+        """Each row's code in this vocabulary (-1 when missing); new values get the next codes."""
+        local, values = codes_and_values(column)
+        mapping = np.array([self.code(v) for v in values] + [-1], dtype=np.int64)
+        return mapping[local]  # code -1 picks the trailing -1
+
+    def code(self, value: str) -> int:
+        code = self._code.get(value)
+        if code is None:
+            code = self._code[value] = len(self.values)
+            self.values.append(value)
+        return code

@@ -25,6 +25,7 @@ import pandas as pd
 
 from contract.rundir import LEDGER, VERIFICATION, Verification, WriteStatus
 from reports.faults import Fault
+from reports.ledger import Ledger
 from reports.results import Result
 from reports.rollback import RolledBackDoc
 
@@ -88,21 +89,17 @@ def verified(verification: Verification | None) -> Verification:
 
 
 def data_loss(
-    verification: Verification | None, ledger: pd.DataFrame | None, rollback: list[RolledBackDoc]
+    verification: Verification | None, ledger: Ledger | None, rollback: list[RolledBackDoc]
 ) -> DataLoss:
     v = verified(verification)
     lost_ids = pd.Index(v.acked_missing)
-    rolled_back = set(_matched_writes(rollback, ledger).values()) if ledger is not None else set()
+    rolled_back = set(_matched_writes(rollback, ledger.named).values()) if ledger is not None else set()
     lost: list[LostWrite] = []
     acked = indeterminate = unresolved = None
     if ledger is not None:
-        status = ledger["status"]
-        acked = int((status == WriteStatus.ACKED).sum())
-        indeterminate_ids = ledger["write_id"][status == WriteStatus.INDETERMINATE]
-        indeterminate = len(indeterminate_ids)
-        resolved = set(v.indeterminate_present) | set(v.indeterminate_absent)
-        unresolved = int((~indeterminate_ids.isin(resolved)).sum())
-        rows = ledger[ledger["write_id"].isin(lost_ids)].sort_values("t_start").head(LIST_LIMIT)
+        acked, indeterminate, unresolved = ledger.acked, ledger.indeterminate, ledger.unresolved
+        named = ledger.named
+        rows = named[named["write_id"].isin(lost_ids)].sort_values("t_start").head(LIST_LIMIT)
         lost = [
             LostWrite(
                 write_id=str(r.write_id),
@@ -142,19 +139,18 @@ def data_loss(
     )
 
 
-def rpo(verification: Verification | None, ledger: pd.DataFrame | None, faults: list[Fault]) -> RPO:
+def rpo(verification: Verification | None, ledger: Ledger | None, faults: list[Fault]) -> RPO:
     v = verified(verification)
     if not v.acked_missing:
         return RPO(rpo_s=0.0, per_fault=[])
     if ledger is None:
         raise ValueError(f"{LEDGER} is absent, so when the lost writes were sent is unknown")
-    lost_mask = ledger["write_id"].isin(pd.Index(v.acked_missing)).to_numpy()
-    lost = ledger[lost_mask]
+    named = ledger.named
+    lost = named[named["write_id"].isin(pd.Index(v.acked_missing)).to_numpy()]
     unknown = sorted(set(v.acked_missing) - set(lost["write_id"]))
     if unknown:
         raise ValueError(f"{VERIFICATION} names writes the ledger lacks: {', '.join(unknown[:5])}")
-    acked = (ledger["status"] == WriteStatus.ACKED).to_numpy() & ~lost_mask
-    durable = np.sort(ledger["t_ack"].to_numpy()[acked & ledger["t_ack"].notna().to_numpy()])
+    durable = _durable(ledger.acked_t_ack, lost)
 
     sent = lost["t_start"].to_numpy()
     injected = sorted((f for f in faults if f.injected), key=lambda f: f.t_inject)
@@ -182,16 +178,26 @@ def rpo(verification: Verification | None, ledger: pd.DataFrame | None, faults: 
     return RPO(rpo_s=max(f.rpo_s for f in per_fault), per_fault=per_fault)
 
 
+def _durable(acked_t_ack: np.ndarray, lost: pd.DataFrame) -> np.ndarray:
+    """The acknowledgement times of acknowledged writes that survived, sorted: every
+    acknowledgement less one occurrence of each lost acknowledged write's."""
+    acked = (lost["status"] == WriteStatus.ACKED).to_numpy() & lost["t_ack"].notna().to_numpy()
+    gone = np.sort(lost["t_ack"].to_numpy()[acked])
+    repeat = np.arange(len(gone)) - np.searchsorted(gone, gone, side="left")  # equal times: the next
+    return np.delete(acked_t_ack, np.searchsorted(acked_t_ack, gone, side="left") + repeat)
+
+
 def match_rollback(
-    rollback: list[RolledBackDoc], ledger: pd.DataFrame | None, verification: Verification | None
+    rollback: list[RolledBackDoc], ledger: Ledger | None, verification: Verification | None
 ) -> RollbackMatch | None:
     """None when no member left rollback files."""
     if not rollback:
         return None
     if ledger is None:
         raise ValueError(f"{LEDGER} is absent, so rolled-back documents cannot be matched to writes")
-    matched = _matched_writes(rollback, ledger)
-    rows = ledger[ledger["write_id"].isin(set(matched.values())).to_numpy()]
+    matched = _matched_writes(rollback, ledger.named)
+    named = ledger.named
+    rows = named[named["write_id"].isin(set(matched.values())).to_numpy()]
     acked_ids = set(rows["write_id"][(rows["status"] == WriteStatus.ACKED).to_numpy()])
     lost = set(verified(verification).acked_missing) if verification is not None else set()
     by_member: dict[str, int] = {}

@@ -6,12 +6,15 @@ recorded without an error class is counted as `unclassified`.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 
-from reports.columns import codes_and_values
+from reports.columns import Vocabulary
 from reports.phases import PHASES, Phase
 from reports.results import Result
+from reports.stats import Tally
 
 UNCLASSIFIED = "unclassified"
 
@@ -38,38 +41,57 @@ class ErrorTables(Result):
         return next(p for p in self.by_phase if p.phase is phase)
 
 
+class ErrorCounter:
+    """Error tables accumulated over row batches of events (`add`), for `tables` at the end."""
+
+    def __init__(self) -> None:
+        self.ops = Vocabulary()
+        self.classes = Vocabulary()
+        self._requests = Tally()
+        self._failures = Tally()
+        self._by_class: Counter[tuple[int, int, int]] = Counter()  # (phase, op, class) codes
+
+    def add(self, events: pd.DataFrame, phase_codes: np.ndarray) -> None:
+        failed = ~events["ok"].to_numpy()
+        self._requests.add(phase_codes.astype(np.int64))
+        self._failures.add(phase_codes[failed].astype(np.int64))
+        if not failed.any():
+            return
+        ops = self.ops.codes(events["op"])[failed]
+        classes = self.classes.codes(events["error_class"])[failed]  # -1: no class
+        keys = np.stack([phase_codes[failed].astype(np.int64), ops, classes], axis=1)
+        found, counts = np.unique(keys, axis=0, return_counts=True)
+        self._by_class.update(
+            {tuple(k): int(c) for k, c in zip(found.tolist(), counts.tolist(), strict=True)}
+        )
+
+    def tables(self) -> ErrorTables:
+        n_phases = len(PHASES)
+        requests, failures = self._requests.counts(n_phases), self._failures.counts(n_phases)
+        by_phase = [
+            PhaseErrors(
+                phase=phase,
+                requests=int(requests[i]),
+                failed=int(failures[i]),
+                error_rate=float(failures[i] / requests[i]) if requests[i] else None,
+            )
+            for i, phase in enumerate(PHASES)
+        ]
+        rows = [
+            ErrorCount(
+                phase=PHASES[phase],
+                op=self.ops.values[op],
+                error_class=self.classes.values[cls] if cls >= 0 else UNCLASSIFIED,
+                count=count,
+            )
+            for (phase, op, cls), count in self._by_class.items()
+        ]
+        rows.sort(key=lambda r: (-r.count, PHASES.index(r.phase), r.op, r.error_class))
+        return ErrorTables(by_phase=by_phase, by_class=rows)
+
+
 def error_tables(events: pd.DataFrame, phase_codes: np.ndarray) -> ErrorTables:
-    n_phases = len(PHASES)
-    failed = ~events["ok"].to_numpy()
-    requests = np.bincount(phase_codes, minlength=n_phases)
-    failures = np.bincount(phase_codes[failed], minlength=n_phases)
-    by_phase = [
-        PhaseErrors(
-            phase=phase,
-            requests=int(requests[i]),
-            failed=int(failures[i]),
-            error_rate=float(failures[i] / requests[i]) if requests[i] else None,
-        )
-        for i, phase in enumerate(PHASES)
-    ]
-    op_codes, ops = codes_and_values(events["op"])
-    class_codes, classes = codes_and_values(events["error_class"])
-    classes = [UNCLASSIFIED, *classes]  # code -1 (no class) becomes index 0
-    n_ops, n_classes = len(ops), len(classes)
-    keys = (
-        (phase_codes[failed].astype(np.int64) * n_ops + op_codes[failed]) * n_classes
-        + class_codes[failed]
-        + 1
-    )
-    counts = np.bincount(keys, minlength=n_phases * n_ops * n_classes)
-    rows = [
-        ErrorCount(
-            phase=PHASES[key // (n_ops * n_classes)],
-            op=ops[key // n_classes % n_ops],
-            error_class=classes[key % n_classes],
-            count=int(counts[key]),
-        )
-        for key in np.flatnonzero(counts)
-    ]
-    rows.sort(key=lambda r: (-r.count, PHASES.index(r.phase), r.op, r.error_class))
-    return ErrorTables(by_phase=by_phase, by_class=rows)
+    """The tables of one frame of events."""
+    counter = ErrorCounter()
+    counter.add(events, phase_codes)
+    return counter.tables()

@@ -14,6 +14,14 @@ is bounded by the time since the primary last saw the member caught up: the firs
 an idle spell is not read as a lag as long as the spell (Ops Manager's "idle replica set"
 false alarm).
 
+After an election. The new primary's optime moves into the new term while a secondary that
+holds every entry of the old term has not yet received the first ones of the new term: the
+dates would read the whole election gap as lag. The new primary's last own answer in an
+earlier term (at t0, optime O) dates the term's start: everything it wrote in the new term
+came after t0, so a member holding O or later misses only what was written since t0, and its
+lag is bounded by the time since t0. A member short of O is missing old-term entries too, and
+keeps its full lag.
+
 When. Only samples answered while the load ran count (first request to last completion): the
 drain, the verification and the teardown are left out. The SLO judges the steady phase.
 
@@ -33,6 +41,7 @@ from reports.results import Result
 
 AVAILABLE = "SECONDARY"
 NO_DATA = frozenset({"PRIMARY", "ARBITER"})  # a deposed primary not yet told, or no data at all
+OPTIME = ["optime_term", "optime_ts"]
 
 
 class MemberLag(Result):
@@ -61,7 +70,7 @@ def lag_samples(probes: pd.DataFrame, run_start: float, run_end: float) -> pd.Da
         & (t >= run_start)
         & (t <= run_end)
     )
-    rows = probes.loc[view, ["t", "observer", "member", "state", "health", "lag_s"]]
+    rows = probes.loc[view, ["t", "observer", "member", "state", "health", "lag_s", *OPTIME]]
     rows = rows.sort_values(["observer", "member", "t"], kind="stable")
     keys = [rows["observer"].astype(str), rows["member"].astype(str)]
     lag = rows["lag_s"].astype(float)
@@ -71,6 +80,7 @@ def lag_samples(probes: pd.DataFrame, run_start: float, run_end: float) -> pd.Da
     last_caught_up = caught_up.groupby(keys).shift(1)
     last_caught_up = last_caught_up.groupby(keys).ffill()
     bounded = np.fmin(lag.to_numpy(), (rows["t"] - last_caught_up).to_numpy())
+    bounded = np.fmin(bounded, rows["t"].to_numpy() - _term_start(probes, rows))
     covers = rows["t"].groupby(keys).shift(-1) - rows["t"]
     frame = pd.DataFrame(
         {
@@ -82,6 +92,34 @@ def lag_samples(probes: pd.DataFrame, run_start: float, run_end: float) -> pd.Da
         }
     )
     return frame.sort_values("t", kind="stable", ignore_index=True)
+
+
+def _term_start(probes: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    """Per row of `rows` (the primary's answers), t0 as the module says when the member holds the
+    primary's last optime of an earlier term; NaN otherwise or when unknown."""
+    own = probes.loc[
+        probes["reachable"].to_numpy()
+        & (probes["member"].to_numpy() == probes["observer"].to_numpy())
+        & probes["optime_term"].notna().to_numpy(),
+        ["t", "observer", *OPTIME],
+    ]
+    own = own.astype({c: "Int64" for c in OPTIME}).sort_values(["observer", "t"], kind="stable")
+    before = own.groupby("observer")[["t", *OPTIME]].shift(1)
+    changed = (own["optime_term"] != before["optime_term"]).fillna(True)
+    rose = (own["optime_term"] > before["optime_term"]).fillna(False)
+    # At the first answer in a higher term: the answer before it, carried through that term.
+    start = before.where(rose, axis=0).rename(columns=lambda c: f"start_{c}")
+    start = start.groupby([own["observer"], changed.cumsum()]).ffill()
+    found = rows[["t", "observer", *OPTIME]].astype({c: "Int64" for c in OPTIME})
+    found = found.merge(
+        pd.concat([own[["t", "observer"]], start], axis=1).drop_duplicates(["t", "observer"]),
+        on=["t", "observer"],
+        how="left",
+    )
+    term, ts = found["optime_term"], found["optime_ts"]
+    start_term, start_ts = found["start_optime_term"], found["start_optime_ts"]
+    holds = ((term > start_term) | ((term == start_term) & (ts >= start_ts))).fillna(False)
+    return found["start_t"].astype(float).where(holds.to_numpy()).to_numpy()
 
 
 def replication_lag(samples: pd.DataFrame, windows: list[PhaseWindow]) -> list[MemberLag]:

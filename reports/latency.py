@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reports.columns import codes_and_values
+from reports.columns import Vocabulary
 from reports.phases import PHASES, Phase
 from reports.results import Result
 from reports.slo import ALL_OPERATIONS
-from reports.stats import GroupStats, Ranked
+from reports.stats import Distribution, GroupStats, Tally
 
 
 class LatencyRow(Result):
@@ -29,31 +29,42 @@ class LatencyRow(Result):
     slow: int
 
 
-def successful_durations(events: pd.DataFrame) -> Ranked:
-    """The durations of successful operations, ranked once for every table and series."""
-    return Ranked(events["duration_ms"].to_numpy()[events["ok"].to_numpy()])
+class LatencyTable:
+    """The table accumulated over row batches of events (`add`), for `rows` at the end."""
+
+    def __init__(self, slow_op_ms: float) -> None:
+        self.slow_op_ms = slow_op_ms
+        self.ops = Vocabulary()
+        self._per_phase = Distribution()
+        self._per_op = Distribution()
+        self._slow_per_phase = Tally()
+        self._slow_per_op = Tally()
+
+    def add(self, events: pd.DataFrame, phase_codes: np.ndarray) -> None:
+        """A batch of events and their phase codes (`reports.phases.assign` of their starts)."""
+        ok = events["ok"].to_numpy()
+        durations = events["duration_ms"].to_numpy()[ok]
+        phases = phase_codes[ok].astype(np.int64)
+        keys = self.ops.codes(events["op"])[ok] * len(PHASES) + phases
+        slow = durations > self.slow_op_ms
+        self._per_phase.add(phases, durations)
+        self._per_op.add(keys, durations)
+        self._slow_per_phase.add(phases[slow])
+        self._slow_per_op.add(keys[slow])
+
+    def rows(self) -> list[LatencyRow]:
+        """Rows for every (operation, phase) with successful operations; `*` rows first."""
+        n_phases, n_keys = len(PHASES), len(self.ops.values) * len(PHASES)
+        rows = _rows(self._per_phase.stats(n_phases), self._slow_per_phase.counts(n_phases), [ALL_OPERATIONS])
+        by_op = _rows(self._per_op.stats(n_keys), self._slow_per_op.counts(n_keys), self.ops.values)
+        return rows + sorted(by_op, key=lambda r: (r.op, PHASES.index(r.phase)))
 
 
-def latency_table(
-    events: pd.DataFrame, phase_codes: np.ndarray, slow_op_ms: float, ranked: Ranked
-) -> list[LatencyRow]:
-    """Rows for every (operation, phase) with successful operations; `*` rows first.
-    `ranked` is `successful_durations(events)`."""
-    ok = events["ok"].to_numpy()
-    phases = phase_codes[ok].astype(np.int64)
-    all_codes, ops = codes_and_values(events["op"])
-    op_codes = all_codes[ok].astype(np.int64)
-    slow = ranked.values > slow_op_ms
-    n_phases = len(PHASES)
-
-    rows: list[LatencyRow] = []
-    per_phase = ranked.stats(phases, n_phases)
-    rows += _rows(per_phase, np.bincount(phases[slow], minlength=n_phases), [ALL_OPERATIONS])
-    keys = op_codes * n_phases + phases
-    per_op = ranked.stats(keys, len(ops) * n_phases)
-    by_op = _rows(per_op, np.bincount(keys[slow], minlength=len(ops) * n_phases), ops)
-    rows += sorted(by_op, key=lambda r: (r.op, PHASES.index(r.phase)))
-    return rows
+def latency_table(events: pd.DataFrame, phase_codes: np.ndarray, slow_op_ms: float) -> list[LatencyRow]:
+    """The table of one frame of events."""
+    table = LatencyTable(slow_op_ms)
+    table.add(events, phase_codes)
+    return table.rows()
 
 
 def _rows(stats: GroupStats, slow: np.ndarray, ops: list[str]) -> list[LatencyRow]:

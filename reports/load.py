@@ -1,9 +1,11 @@
 """Read a run directory into memory once, checked: every bad or missing file is an AnalysisError.
 
 Only the columns the analysers use are read; string columns with few values (operation names,
-error classes) are read as dictionaries, which keeps a 10M-event run at a few hundred MB.
-`run.json` and the request events are required; every other file is optional, and what is
-absent is listed so the verdicts that need it can say "unknown" instead of guessing.
+error classes) are read as dictionaries. The request events are not read into memory: they are
+checked here in one pass and read in row batches by the analysis (`reports.events`), so a soak
+of a hundred million events fits (the ledger likewise: `reports.ledger`). `run.json` and the
+request events are required; every other file is optional, and what is absent is listed so
+the verdicts that need it can say "unknown" instead of guessing.
 """
 
 from __future__ import annotations
@@ -13,41 +15,38 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from contract import rundir
 from contract.errors import AnalysisError
 from contract.rundir import AlertsRecord, DiscoveryEvent, FaultEvent, RunbookEvent, RunInfo, Verification
+from reports.events import EventSource, cast_table, open_dataset
 from reports.faults import Fault, pair_faults
+from reports.ledger import Ledger, read_ledger
 from reports.members import MemberNames
 from reports.rollback import RolledBackDoc, read_rollback_files
 from reports.runbook import StepRecord, runbook_steps
 from reports.runconfig import RunConfig, run_config
 from reports.slo import SLOSpec, SLOTargets
 
-EVENT_COLUMNS = ("t_start", "t_end", "duration_ms", "op", "ok", "is_write", "error_class", "worker")
-LEDGER_COLUMNS = ("write_id", "collection", "doc_id", "t_start", "status", "t_ack", "token")
 # The analysers' probe columns; the optime fields are recorded for audit and not read.
 PROBE_COLUMNS = ("t", "observer", "reachable", "member", "state", "health", "term", "optime", "lag_s",
-                 "primary", "rtt_ms")  # fmt: skip
+                 "primary", "rtt_ms", "optime_ts", "optime_term")  # fmt: skip
 RESOURCE_COLUMNS = tuple(rundir.RESOURCE_SCHEMA.names)
-_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 
 
 @dataclass(slots=True)
 class RunData:
-    """Everything the analysers read; events are sorted by `t_start`; probes, discovery and
-    resources by `t`."""
+    """Everything the analysers read; probes, discovery and resources sorted by `t`."""
 
     run_dir: Path
     info: RunInfo
     names: MemberNames
     slos: SLOTargets
-    events: pd.DataFrame
+    requests: EventSource  # the request events, read in row batches
     faults: list[Fault]
     probes: pd.DataFrame | None = None
     discovery: pd.DataFrame | None = None
-    ledger: pd.DataFrame | None = None
+    ledger: Ledger | None = None
     verification: Verification | None = None
     resources: pd.DataFrame | None = None
     rollback: list[RolledBackDoc] = field(default_factory=list)
@@ -56,14 +55,23 @@ class RunData:
     absent: list[str] = field(default_factory=list)  # optional files the run directory lacks
     config: RunConfig | None = None  # from scenario.yaml; None without one
     faults_declared: bool | None = None  # whether scenario.yaml names faults; None without it
+    _events: pd.DataFrame | None = field(default=None, init=False, repr=False)
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """Every request event in one frame, in start order, read on first use: for SLO checks
+        of drills. The analysis reads `requests` in row batches, which fits any run."""
+        if self._events is None:
+            self._events = self.requests.read()
+        return self._events
 
     @property
     def run_start(self) -> float:
-        return float(self.events["t_start"].iat[0])
+        return self.requests.bounds.start
 
     @property
     def run_end(self) -> float:
-        return float(self.events["t_end"].max())
+        return self.requests.bounds.end
 
 
 def load_run(run_dir: Path, slos: SLOTargets | None = None) -> RunData:
@@ -74,24 +82,12 @@ def load_run(run_dir: Path, slos: SLOTargets | None = None) -> RunData:
     names = MemberNames(info.members)
     absent: list[str] = []
 
-    events = read_table(
-        run_dir,
-        rundir.EVENTS,
-        rundir.EVENTS_SHARDS,
-        rundir.REQUEST_EVENT_SCHEMA,
-        EVENT_COLUMNS,
-        dictionary=("op", "error_class", "worker"),
-        not_null=("t_start", "t_end", "duration_ms", "op", "ok", "is_write"),
-    )
-    if events is None:
+    if not _present(run_dir, rundir.EVENTS, rundir.EVENTS_SHARDS):
         raise AnalysisError(
             f"{rundir.EVENTS}: missing from the run directory (no {rundir.EVENTS_SHARDS}/ either)"
         )
-    if events.empty:
-        raise AnalysisError(f"{rundir.EVENTS}: no request events, so there is nothing to analyse")
-    if not events["t_start"].is_monotonic_increasing:
-        events = events.sort_values("t_start", kind="stable", ignore_index=True)
-    run_end = float(events["t_end"].max())
+    events = EventSource(run_dir / rundir.EVENTS)
+    run_end = events.bounds.end
 
     scenario = rundir.read_scenario(run_dir)
     faults_declared = bool(scenario.get("faults")) if scenario is not None else None
@@ -108,6 +104,7 @@ def load_run(run_dir: Path, slos: SLOTargets | None = None) -> RunData:
         rundir.PROBE_SCHEMA,
         PROBE_COLUMNS,
         not_null=("t", "observer", "reachable", "member", "state"),
+        exact_ints=("optime_ts", "optime_term"),
     )
     if probes is None:
         absent.append(rundir.PROBES)
@@ -120,15 +117,15 @@ def load_run(run_dir: Path, slos: SLOTargets | None = None) -> RunData:
     if discovery is None:
         absent.append(rundir.DISCOVERY)
 
-    ledger = read_table(
-        run_dir,
-        rundir.LEDGER,
-        rundir.LEDGER_SHARDS,
-        rundir.LEDGER_SCHEMA,
-        LEDGER_COLUMNS,
-        not_null=("write_id", "status", "t_start"),
-    )
-    if ledger is None:
+    verification_path = run_dir / rundir.VERIFICATION
+    verification = None
+    if verification_path.exists():
+        verification = rundir.read_json(verification_path, Verification)
+    rollback = read_rollback_files(run_dir)
+    ledger = None
+    if _present(run_dir, rundir.LEDGER, rundir.LEDGER_SHARDS):
+        ledger = read_ledger(run_dir / rundir.LEDGER, verification, rollback)
+    else:
         absent.append(rundir.LEDGER)
 
     resources = read_table(
@@ -142,12 +139,7 @@ def load_run(run_dir: Path, slos: SLOTargets | None = None) -> RunData:
     )
     if resources is None:
         absent.append(rundir.RESOURCES)
-
-    verification_path = run_dir / rundir.VERIFICATION
-    verification = None
-    if verification_path.exists():
-        verification = rundir.read_json(verification_path, Verification)
-    else:
+    if verification is None:
         absent.append(rundir.VERIFICATION)
 
     alerts_path = run_dir / rundir.ALERTS
@@ -158,14 +150,14 @@ def load_run(run_dir: Path, slos: SLOTargets | None = None) -> RunData:
         info=info,
         names=names,
         slos=slos if slos is not None else load_slos(run_dir),
-        events=events,
+        requests=events,
         faults=pair_faults(fault_events, names, run_end),
         probes=probes,
         discovery=discovery,
         ledger=ledger,
         verification=verification,
         resources=resources,
-        rollback=read_rollback_files(run_dir),
+        rollback=rollback,
         runbook=runbook_steps(list(rundir.read_jsonl(run_dir / rundir.RUNBOOK, RunbookEvent))),
         alerts=alerts,
         absent=absent,
@@ -188,34 +180,32 @@ def read_table(
     *,
     dictionary: tuple[str, ...] = (),
     not_null: tuple[str, ...] = (),
+    exact_ints: tuple[str, ...] = (),
 ) -> pd.DataFrame | None:
-    """Columns of a Parquet file cast to the contract's types; None when the file is absent."""
-    path = run_dir / name
-    label = name
-    if not path.exists():
-        if shards is not None and (run_dir / shards).is_dir():
-            raise AnalysisError(f"{name}: missing, and its {shards}/ shards were never merged into it")
+    """Columns of a Parquet file cast to the contract's types; None when the file is absent.
+    `exact_ints` become pandas' nullable Int64: as floats (an integer column with gaps), 64-bit
+    values such as optime timestamps would lose their low bits."""
+    if not _present(run_dir, name, shards):
         return None
-    fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=list(dictionary)))
+    dataset = open_dataset(run_dir / name, name, columns, dictionary)
     try:
-        dataset = ds.dataset(path, format=fmt)
-        missing = [c for c in columns if c not in dataset.schema.names]
-        if missing:
-            raise AnalysisError(f"{label}: missing column(s) {', '.join(missing)}")
         table = dataset.to_table(columns=list(columns))
     except (pa.ArrowException, OSError) as exc:
-        raise AnalysisError(f"{label}: not a readable Parquet file ({exc})") from None
-    cast: dict[str, pa.Array | pa.ChunkedArray] = {}
-    for column in columns:
-        target = _DICTIONARY if column in dictionary else schema.field(column).type
-        values = table.column(column)
-        try:
-            cast[column] = values if values.type == target else values.cast(target)
-        except (pa.ArrowException, ValueError):
-            raise AnalysisError(f"{label}: column {column} holds {values.type}, expected {target}") from None
-        if column in not_null and values.null_count:
-            raise AnalysisError(f"{label}: column {column} has {values.null_count} empty value(s)")
-    return pa.table(cast).to_pandas()
+        raise AnalysisError(f"{name}: not a readable Parquet file ({exc})") from None
+    cast = cast_table(table, name, schema, dictionary=dictionary, not_null=not_null)
+    frame = cast.to_pandas()
+    for column in exact_ints:
+        frame[column] = cast.column(column).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    return frame
+
+
+def _present(run_dir: Path, name: str, shards: str | None) -> bool:
+    """Whether the file is there; AnalysisError when only its unmerged shards are."""
+    if (run_dir / name).exists():
+        return True
+    if shards is not None and (run_dir / shards).is_dir():
+        raise AnalysisError(f"{name}: missing, and its {shards}/ shards were never merged into it")
+    return False
 
 
 def _read_discovery(run_dir: Path, names: MemberNames) -> pd.DataFrame | None:

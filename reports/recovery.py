@@ -19,6 +19,7 @@ them under `checks:` (the production profile does) and judge nothing in a run wi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # the checks are loaded when a scenario is read, which must n
     import pandas as pd
 
     from reports.checks import CheckContext
+    from reports.events import EventSource
     from reports.runbook import StepRecord
 
 PHASES = ("verify", "snapshot", "oplog", "indexes", "validate", "rejoin")
@@ -69,7 +71,7 @@ class RestoreTimeline(Result):
     problem_count: int
 
 
-def restore_timelines(steps: list[StepRecord], events: pd.DataFrame) -> list[RestoreTimeline]:
+def restore_timelines(steps: list[StepRecord], events: pd.DataFrame | EventSource) -> list[RestoreTimeline]:
     timelines = []
     for i, step in enumerate(steps):
         if step.service != "up":
@@ -111,10 +113,19 @@ def restore_timelines(steps: list[StepRecord], events: pd.DataFrame) -> list[Res
     return timelines
 
 
-def _first_write(events: pd.DataFrame, after: float) -> float | None:
-    writes = events["is_write"].to_numpy() & events["ok"].to_numpy() & (events["t_start"].to_numpy() >= after)
-    ends = events["t_end"].to_numpy()[writes]
-    return float(np.min(ends)) if len(ends) else None
+def _first_write(events: pd.DataFrame | EventSource, after: float) -> float | None:
+    """The earliest completion of a successful write started at or after `after`; a run's events
+    are read in row batches from there on."""
+    frames: Iterable[pd.DataFrame] = [events] if hasattr(events, "columns") else events.batches(after=after)
+    first = None
+    for frame in frames:
+        writes = (
+            frame["is_write"].to_numpy() & frame["ok"].to_numpy() & (frame["t_start"].to_numpy() >= after)
+        )
+        ends = frame["t_end"].to_numpy()[writes]
+        if len(ends):
+            first = min(float(np.min(ends)), first if first is not None else np.inf)
+    return first
 
 
 class _Max(BaseModel):
@@ -132,7 +143,7 @@ class _Problems(BaseModel):
 def _timelines(ctx: CheckContext) -> list[RestoreTimeline]:
     if ctx.data is None:
         return []
-    return restore_timelines(ctx.data.runbook, ctx.data.events)
+    return restore_timelines(ctx.data.runbook, ctx.data.requests)
 
 
 def restore_rto_check(ctx: CheckContext) -> list[SLOResult]:

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from reports.availability import is_canary
-from reports.columns import codes_and_values, matches
+from reports.columns import Vocabulary
 from reports.results import Result
-from reports.stats import Ranked
+from reports.stats import Distribution
 
 MAX_BINS = 2000
 
@@ -56,58 +56,84 @@ class Timeline(Result):
     runnable: list[float | None] = []  # the host's largest run queue per bin (no host samples: empty)
 
 
+class TimelineBins:
+    """The request series accumulated over row batches of events (`add`); `timeline` at the end."""
+
+    def __init__(self, run_start: float, run_end: float) -> None:
+        self.origin = math.floor(run_start)
+        self.bin_s = float(max(1, math.ceil((run_end - self.origin) / MAX_BINS)))
+        self.n_bins = max(1, math.ceil((run_end - self.origin) / self.bin_s + 1e-9))
+        self.ops = Vocabulary()
+        self.groups = Vocabulary()  # operations' names up to the first dot
+        self._group_of_op: list[int] = []
+        self._counts = {name: np.zeros(self.n_bins, dtype=np.int64) for name in _COUNTED}
+        self._latency = Distribution()
+
+    def add(self, events: pd.DataFrame) -> None:
+        n_bins = self.n_bins
+        bins = np.minimum(
+            ((events["t_end"].to_numpy() - self.origin) // self.bin_s).astype(np.int64), n_bins - 1
+        )
+        ok = events["ok"].to_numpy()
+        writes = events["is_write"].to_numpy()
+        op_codes = self.ops.codes(events["op"])
+        for op in self.ops.values[len(self._group_of_op) :]:
+            self._group_of_op.append(self.groups.code(op.split(".", 1)[0]))
+        canary = np.array([is_canary(op) for op in self.ops.values] + [False], dtype=bool)[op_codes] & writes
+        for name, mask in (
+            ("ops_ok", ok),
+            ("ops_failed", ~ok),
+            ("writes_ok", ok & writes),
+            ("writes_failed", ~ok & writes),
+            ("canary_ok", ok & canary),
+            ("canary_failed", ~ok & canary),
+        ):
+            self._counts[name] += np.bincount(bins[mask], minlength=n_bins)
+        group = np.array(self._group_of_op, dtype=np.int64)[op_codes[ok]]
+        self._latency.add(group * n_bins + bins[ok], events["duration_ms"].to_numpy()[ok])
+
+    def timeline(self, lag: pd.DataFrame | None, resources: pd.DataFrame | None = None) -> Timeline:
+        """`lag` is `reports.lag.lag_samples` (None: no probes), `resources` the run's samples."""
+        n_bins = self.n_bins
+        names = self.groups.values
+        stats = self._latency.stats(len(names) * n_bins)
+        latency = [
+            LatencySeries(
+                group=names[g],
+                count=stats.count[g * n_bins : (g + 1) * n_bins].tolist(),
+                p50_ms=_column(stats.percentiles[50.0], g, n_bins),
+                p95_ms=_column(stats.percentiles[95.0], g, n_bins),
+                p99_ms=_column(stats.percentiles[99.0], g, n_bins),
+                max_ms=_column(stats.max, g, n_bins),
+            )
+            for g in sorted(range(len(names)), key=lambda g: names[g])
+        ]
+        bins = _Bins(self.origin, self.bin_s, n_bins)
+        return Timeline(
+            bin_s=self.bin_s,
+            start=(self.origin + self.bin_s * np.arange(n_bins)).tolist(),
+            **{name: counts.tolist() for name, counts in self._counts.items()},
+            latency=latency,
+            lag=_lag(lag, bins) if lag is not None else [],
+            **(_resources(resources, bins) if resources is not None else {}),
+        )
+
+
+_COUNTED = ("ops_ok", "ops_failed", "writes_ok", "writes_failed", "canary_ok", "canary_failed")
+
+
 def timeline(
     events: pd.DataFrame,
-    ranked: Ranked,
     lag: pd.DataFrame | None,
     run_start: float,
     run_end: float,
     *,
     resources: pd.DataFrame | None = None,
 ) -> Timeline:
-    """`ranked` is `reports.latency.successful_durations(events)`, `lag` is
-    `reports.lag.lag_samples` (None: no probes), `resources` the run's resource samples."""
-    origin = math.floor(run_start)
-    bin_s = float(max(1, math.ceil((run_end - origin) / MAX_BINS)))
-    n_bins = max(1, math.ceil((run_end - origin) / bin_s + 1e-9))
-    bins = np.minimum(((events["t_end"].to_numpy() - origin) // bin_s).astype(np.int64), n_bins - 1)
-
-    ok = events["ok"].to_numpy()
-    writes = events["is_write"].to_numpy()
-    canary = matches(events["op"], is_canary) & writes
-    op_codes, ops = codes_and_values(events["op"])
-
-    def count(mask: np.ndarray) -> list[int]:
-        return np.bincount(bins[mask], minlength=n_bins).tolist()
-
-    groups = sorted({op.split(".", 1)[0] for op in ops})
-    group_of_op = np.array([groups.index(op.split(".", 1)[0]) for op in ops], dtype=np.int64)
-    keys = group_of_op[op_codes[ok]] * n_bins + bins[ok]
-    stats = ranked.stats(keys, len(groups) * n_bins)
-    latency = [
-        LatencySeries(
-            group=group,
-            count=stats.count[g * n_bins : (g + 1) * n_bins].tolist(),
-            p50_ms=_column(stats.percentiles[50.0], g, n_bins),
-            p95_ms=_column(stats.percentiles[95.0], g, n_bins),
-            p99_ms=_column(stats.percentiles[99.0], g, n_bins),
-            max_ms=_column(stats.max, g, n_bins),
-        )
-        for g, group in enumerate(groups)
-    ]
-    return Timeline(
-        bin_s=bin_s,
-        start=(origin + bin_s * np.arange(n_bins)).tolist(),
-        ops_ok=count(ok),
-        ops_failed=count(~ok),
-        writes_ok=count(ok & writes),
-        writes_failed=count(~ok & writes),
-        canary_ok=count(ok & canary),
-        canary_failed=count(~ok & canary),
-        latency=latency,
-        lag=_lag(lag, _Bins(origin, bin_s, n_bins)) if lag is not None else [],
-        **(_resources(resources, _Bins(origin, bin_s, n_bins)) if resources is not None else {}),
-    )
+    """The series of one frame of events."""
+    bins = TimelineBins(run_start, run_end)
+    bins.add(events)
+    return bins.timeline(lag, resources)
 
 
 def _column(values: np.ndarray, group: int, n_bins: int) -> list[float | None]:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -53,6 +54,14 @@ def hubchaos(
         timeout=timeout,
         cwd=cwd,
     )
+
+
+def run_into(
+    folder: Path, write_scenario: Callable[[Path], Path], timeout: float
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Write a drill's scenario into `folder` and run it into `folder/run`."""
+    out = folder / "run"
+    return hubchaos("run", write_scenario(folder / "scenario.yaml"), "--out", out, timeout=timeout), out
 
 
 def scenario(folder: Path, name: str, body: str) -> Path:

@@ -12,6 +12,7 @@ import pytest
 from analysis_helpers import fault, inject_times, load
 
 from contract.rundir import ErrorClass
+from reports.analyse import analyse
 from reports.availability import write_logs, write_window
 from reports.synthetic.builder import RunBuilder
 
@@ -217,3 +218,22 @@ def test_a_stray_error_under_heavy_load_does_not_hide_the_recovery(tmp_path: Pat
     # error started: 15.0 -> 15.01.
     assert strict is not None and strict.recovered is not None
     assert strict.recovered.after_s == pytest.approx(5.01)
+
+
+def test_the_last_success_long_before_a_fault_starts_its_disruption(tmp_path: Path) -> None:
+    """The analysis reads only a window of events around each fault; a disruption that began
+    long before the window (no write succeeded for 50 s) still starts at the last success."""
+    b = RunBuilder()
+    canary(b, 0, 10)  # the last success completes at 9.91
+    b.series("prompts.get", 0, 120, every=0.5)  # the run goes on, without writes
+    canary(b, 60, 62, ok=False)
+    canary(b, 62, 120)
+    b.fault("f1", 60.0, heal=70.0)
+    b.verify()
+    summary = analyse(b.write_to(tmp_path))
+    [anatomy] = summary.faults
+    assert anatomy.canary is not None and anatomy.canary.disruption_start == pytest.approx(b.origin + 9.91)
+    assert anatomy.canary.recovered is not None and anatomy.canary.recovered.after_s == pytest.approx(2.01)
+    assert anatomy.canary.longest_gap_s == pytest.approx(62.01 - 9.91)
+    frame_log = write_logs(load(b, tmp_path / "again").events, STALL_MS)["canary"]  # every event at once
+    assert frame_log.ok_end_before is None and frame_log.ok_end[0] == pytest.approx(b.origin + 0.01)

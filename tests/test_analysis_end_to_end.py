@@ -6,6 +6,7 @@ import random
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from analysis_helpers import healthy, kill_primary_run, probe_rounds
 
@@ -122,6 +123,16 @@ def test_events_slightly_out_of_order_give_the_same_analysis(tmp_path: Path) -> 
     assert shuffled.faults == ordered.faults
     assert shuffled.results == ordered.results
     assert shuffled.latency == ordered.latency
+
+
+def test_events_and_ledger_in_small_row_groups_give_the_same_analysis(tmp_path: Path) -> None:
+    whole = analyse(kill_primary_run().write_to(tmp_path / "whole"))
+    run = kill_primary_run().write_to(tmp_path / "groups")
+    for name in (rundir.EVENTS, rundir.LEDGER):  # read a group at a time, fault windows across groups
+        pq.write_table(pq.read_table(run / name), run / name, row_group_size=50)
+    assert pq.read_metadata(run / rundir.EVENTS).num_row_groups > 20
+    grouped = analyse(run)
+    assert grouped.model_dump(exclude={"generated_at"}) == whole.model_dump(exclude={"generated_at"})
 
 
 def test_missing_optional_files_make_their_verdicts_unknown(tmp_path: Path) -> None:

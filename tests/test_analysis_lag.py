@@ -118,3 +118,56 @@ def test_only_the_primarys_own_answers_count(tmp_path: Path) -> None:
     b.view(30.0, "m0", {"m2": ("SECONDARY", 30.0)}, observer="m1")
     found = lags(b, tmp_path)
     assert found["m2"].max_lag_s == 0.0
+
+
+def failover(b: RunBuilder, applied: dict[str, tuple[float, float]]) -> None:
+    """m0, PRIMARY in term 1 and writing at every probe round, is killed at 30; m1, holding all
+    it wrote (its last entry is from 29.75), is elected at 40 and writes in term 2 from then on.
+    `applied`, per other secondary: the time of the last old-term entry it applies, and when it
+    catches up with m1."""
+    healthy(b, 0, 60)
+    b.fault("f1", 30.0, heal=59.0)
+    last = {"m1": (29.75, 40.0), **applied}
+    for t in np.arange(0, 60, 0.25).tolist():
+        if t >= 40:  # an answer while m1 is primary: m0 gone, the others behind until caught up
+            states = {"m0": None, "m1": ("PRIMARY", 2)}
+            behind = {m: t < up for m, (_, up) in last.items()}
+            optimes = {m: (1, old) if behind[m] else (2, t) for m, (old, _) in last.items()}
+        elif t >= 30:  # the election gap: no primary, nobody writes
+            states = {"m0": None, "m1": ("SECONDARY", 2)}
+            behind = dict.fromkeys(last, False)
+            optimes = {m: (1, old) for m, (old, _) in last.items()}
+        else:
+            states = {"m0": ("PRIMARY", 1), "m1": ("SECONDARY", 1)}
+            behind = {m: t > old for m, (old, _) in last.items()}
+            optimes = {"m0": (1, t)} | {m: (1, min(t, old)) for m, (old, _) in last.items()}
+        states |= {m: ("SECONDARY", states["m1"][1]) for m in applied}  # type: ignore[index]
+        # The dates' difference, as the probe records it: the writer's latest entry's minus the
+        # member's, whenever the member is behind.
+        lag = {m: t - optimes[m][1] if behind[m] else 0.0 for m in last}
+        b.probe_round(t, states, lag=lag, optimes=optimes)
+
+
+def test_a_secondary_holding_the_whole_old_term_does_not_lag_by_the_election_gap(
+    tmp_path: Path,
+) -> None:
+    # At 40 the new primary's first term-2 entry is 10.25 s newer than m2's last entry, the last
+    # m0 wrote: m2 misses only what m1 wrote since its last answer in term 1, at 39.75.
+    b = RunBuilder()
+    failover(b, {"m2": (29.75, 40.25)})
+    found = lags(b, tmp_path)
+    assert found["m2"].max_lag_s == pytest.approx(0.25)
+    assert found["m2"].max_at == pytest.approx(b.origin + 40.0)
+
+
+def test_a_secondary_behind_the_new_primary_still_lags(tmp_path: Path) -> None:
+    # m2 holds the whole old term but receives nothing of the new one until 43.25: at 43 it
+    # misses 3.25 s of m1's writes (not the 13.25 s its dates differ by). m3 stopped applying
+    # at 25, before the kill: it misses old-term entries too, and its full 18 s lag stands.
+    b = RunBuilder(members=["m0", "m1", "m2", "m3"])
+    failover(b, {"m2": (29.75, 43.25), "m3": (25.0, 43.25)})
+    found = lags(b, tmp_path)
+    assert found["m2"].max_lag_s == pytest.approx(3.25)
+    assert found["m2"].max_at == pytest.approx(b.origin + 43.0)
+    assert found["m3"].max_lag_s == pytest.approx(18.0)
+    assert found["m3"].max_at == pytest.approx(b.origin + 43.0)

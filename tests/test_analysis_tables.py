@@ -9,9 +9,10 @@ import pytest
 from analysis_helpers import load
 
 from contract.rundir import ErrorClass, RequestEvent
+from reports import stats
 from reports.errorrates import UNCLASSIFIED, error_tables
 from reports.lag import lag_samples
-from reports.latency import latency_table, successful_durations
+from reports.latency import latency_table
 from reports.load import RunData
 from reports.phases import Phase, assign, phase_windows
 from reports.states import UNREACHABLE, member_states
@@ -39,10 +40,7 @@ def latency_run() -> RunBuilder:
 
 def test_latency_per_operation_and_phase(tmp_path: Path) -> None:
     data = load(latency_run(), tmp_path)
-    rows = {
-        (r.op, r.phase): r
-        for r in latency_table(data.events, phases_of(data), 1000.0, successful_durations(data.events))
-    }
+    rows = {(r.op, r.phase): r for r in latency_table(data.events, phases_of(data), 1000.0)}
     get = rows[("prompts.get", Phase.STEADY)]
     assert get.count == 5  # 10, 20, 30, 40 and the 10 ms at 60 s
     assert get.avg_ms == pytest.approx(22.0)
@@ -55,9 +53,7 @@ def test_latency_per_operation_and_phase(tmp_path: Path) -> None:
     every = rows[("*", Phase.STEADY)]
     assert every.count == 6 and every.avg_ms == pytest.approx(210.0 / 6) and every.max_ms == 100.0
     assert ("prompts.get", Phase.RECOVERY) not in rows
-    assert [
-        r.op for r in latency_table(data.events, phases_of(data), 1000.0, successful_durations(data.events))
-    ][:2] == ["*", "*"]
+    assert [r.op for r in latency_table(data.events, phases_of(data), 1000.0)][:2] == ["*", "*"]
 
 
 def test_error_rates_per_phase_and_class(tmp_path: Path) -> None:
@@ -119,7 +115,7 @@ def test_timeline_series(tmp_path: Path) -> None:
     data = load(b, tmp_path)
     assert data.probes is not None
     lag_rows = lag_samples(data.probes, data.run_start, data.run_end)
-    series = timeline(data.events, successful_durations(data.events), lag_rows, data.run_start, data.run_end)
+    series = timeline(data.events, lag_rows, data.run_start, data.run_end)
     assert series.bin_s == 1.0 and series.start == [b.origin, b.origin + 1]
     assert (series.ops_ok, series.ops_failed) == ([1, 1], [1, 0])
     assert (series.writes_ok, series.writes_failed) == ([0, 1], [1, 0])
@@ -136,7 +132,7 @@ def test_timeline_bins_widen_for_long_runs(tmp_path: Path) -> None:
     b.request(0, 10.0)
     b.request(4999.5, 10.0)
     data = load(b, tmp_path)
-    series = timeline(data.events, successful_durations(data.events), None, data.run_start, data.run_end)
+    series = timeline(data.events, None, data.run_start, data.run_end)
     assert series.bin_s == 3.0 and len(series.start) == 1667
     assert sum(series.ops_ok) == 2 and series.ops_ok[-1] == 1 and series.lag == []
 
@@ -156,3 +152,46 @@ def test_grouped_statistics_agree_with_numpy() -> None:
         assert stats.max[g] == mine.max()
         for q in (50.0, 95.0, 99.0):
             assert stats.percentiles[q][g] == pytest.approx(np.percentile(mine, q))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(1).lognormal(3, 1, 20_000),  # latencies in ms
+        np.random.default_rng(2).uniform(0, 50, 20_000),
+        np.round(np.random.default_rng(3).exponential(5, 20_000), 1),  # many ties, some zeros
+        np.concatenate([np.full(5_000, 2.0), np.random.default_rng(4).normal(900, 50, 3_000)]),  # two modes
+    ],
+)
+def test_histogram_percentiles_stay_within_the_stated_bound_of_numpy(
+    values: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stats, "EXACT_MAX", 1_000)  # past it after the first batch
+    groups = np.random.default_rng(5).integers(0, 4, len(values))
+    distribution = stats.Distribution()
+    for part in np.array_split(np.arange(len(values)), 7):
+        distribution.add(groups[part], values[part])
+    assert not distribution.exact
+    got = distribution.stats(4)
+    for g in range(4):
+        mine = values[groups == g]
+        assert got.count[g] == len(mine) and got.max[g] == mine.max()
+        assert got.mean[g] == pytest.approx(mine.mean(), rel=1e-12)
+        for q in stats.PERCENTILES:
+            expected = np.percentile(mine, q)
+            # relative error at most RELATIVE_ERROR, or SMALLEST (ms) for values below it
+            bound = max(stats.RELATIVE_ERROR * abs(expected), stats.SMALLEST) + 1e-9
+            assert abs(got.percentiles[q][g] - expected) <= bound, (g, q)
+
+
+def test_a_distribution_of_few_values_is_exact() -> None:
+    rng = np.random.default_rng(8)
+    groups, values = rng.integers(-1, 5, 3_000), rng.lognormal(3, 1, 3_000)
+    distribution = stats.Distribution()
+    distribution.add(groups[:1_000], values[:1_000])
+    distribution.add(groups[1_000:], values[1_000:])
+    assert distribution.exact
+    exact, ranked = distribution.stats(5), Ranked(values).stats(groups, 5)
+    for q in stats.PERCENTILES:
+        assert np.array_equal(exact.percentiles[q], ranked.percentiles[q], equal_nan=True)
+    assert np.array_equal(exact.count, ranked.count)

@@ -6,8 +6,10 @@ from bson import ObjectId, Timestamp
 
 from chaos.backends.health import (
     MemberStatus,
+    await_healthy,
     hello_status,
     self_status,
+    set_view,
     unhealthy_reason,
     with_lag,
 )
@@ -74,3 +76,50 @@ def test_hello_status_for_users_without_replsetgetstatus() -> None:
     assert (s.state, s.term) == ("PRIMARY", 12)
     assert hello_status("a", "a:1", None, {"setName": "rs0", "secondary": True}).state == "SECONDARY"
     assert hello_status("a", "a:1", None, {"isreplicaset": True}).state == "STARTUP"
+
+
+def test_the_set_view_of_a_uri_client_reads_every_member_of_one_reply() -> None:
+    doc = {
+        "members": [
+            {
+                "name": "h1:27017",
+                "stateStr": "PRIMARY",
+                "health": 1,
+                "optime": {"ts": Timestamp(100, 1), "t": 3},
+            },
+            {
+                "name": "h2:27017",
+                "stateStr": "SECONDARY",
+                "health": 1,
+                "optime": {"ts": Timestamp(88, 0), "t": 3},
+            },
+            {
+                "name": "h3:27017",
+                "stateStr": "(not reachable/healthy)",
+                "health": 0,
+                "lastHeartbeatMessage": "Connection refused",
+            },
+        ]
+    }
+    rows = set_view(doc)
+    assert [(r.name, r.state) for r in rows] == [
+        ("h1:27017", "PRIMARY"),
+        ("h2:27017", "SECONDARY"),
+        ("h3:27017", "(not reachable)"),
+    ]
+    assert rows[1].lag_s is not None and abs(rows[1].lag_s - 12.000001) < 1e-6
+    assert unhealthy_reason(rows, 10.0) == "member h2:27017 (h2:27017) lags the primary by 12.0 s (max 10 s)"
+
+
+def test_await_healthy_reads_until_healthy_or_gives_the_last_reason() -> None:
+    reads = iter(
+        [
+            [status("a", "SECONDARY")],
+            [status("a", "PRIMARY"), status("b", "STARTUP2")],
+            [status("a", "PRIMARY")],
+        ]
+    )
+    statuses, reason = await_healthy(lambda: next(reads), timeout=5.0, max_lag_s=1.0)
+    assert reason is None and [s.state for s in statuses] == ["PRIMARY"]
+    statuses, reason = await_healthy(lambda: [status("a", "PRIMARY"), status("b", "ROLLBACK")], 0.3, 1.0)
+    assert reason == "member b (b:27017) is ROLLBACK" and len(statuses) == 2

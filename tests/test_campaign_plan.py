@@ -48,7 +48,7 @@ def test_injections_play_the_load_and_the_timeline_again_in_one_run() -> None:
 
 def test_injections_repeat_a_load_shape_stage_by_stage() -> None:
     text = BASE.replace(
-        "  duration: 60s\n", "  stages: [{duration: 20s, users: 2}, {duration: 40s, users: 5}]\n"
+        "  users: 5\n  duration: 60s\n", "  stages: [{duration: 20s, users: 2}, {duration: 40s, users: 5}]\n"
     )
     drill = drill_scenario(loads(text + "campaign: {injections: 2}\n"))
     assert drill.workload.stages is not None

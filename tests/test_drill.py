@@ -183,9 +183,13 @@ faults:
     lost = json.loads((out / rundir.VERIFICATION).read_text())["acked_missing"]
     if not expect_loss:
         assert lost == []
+    if summary.rollback is None:
+        # The frozen primary held no entry the others lacked (a busy machine can freeze it between
+        # two replicated writes): nothing was rolled back, so nothing acknowledged may be lost.
+        assert lost == []
+        return
     # Every lost acknowledged write is in a rollback file, and every acknowledged write in a
     # rollback file is either lost or was written again after the rollback.
-    assert summary.rollback is not None
     assert summary.rollback.lost_elsewhere == 0
     assert summary.rollback.lost_in_rollback == len(lost)
     assert summary.rollback.acked == len(lost) + summary.rollback.rolled_back_present

@@ -18,8 +18,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from drill_support import run_into
 from report_support import check_causal_anatomy
-from test_drill import hubchaos, judged
+from test_drill import judged
 
 from contract import rundir
 from reports.calibration import read_ground_truth
@@ -79,10 +80,7 @@ def shortened(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def drill(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
-    folder = tmp_path_factory.mktemp("cloud-outage")
-    out = folder / "run"
-    result = hubchaos("run", shortened(folder / "scenario.yaml"), "--out", out, timeout=420)
-    return result, out
+    return run_into(tmp_path_factory.mktemp("cloud-outage"), shortened, timeout=420)
 
 
 def test_the_drill_passes_and_records_the_runbook(

@@ -20,6 +20,7 @@ import bson
 import pytest
 import yaml
 from conftest import ReplicaSet
+from drill_support import run_into
 from test_drill import hubchaos, judged
 
 from chaos.backup import reference
@@ -61,10 +62,7 @@ def shortened(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def drill(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
-    folder = tmp_path_factory.mktemp("restore")
-    out = folder / "run"
-    result = hubchaos("run", shortened(folder / "scenario.yaml"), "--out", out, timeout=280)
-    return result, out
+    return run_into(tmp_path_factory.mktemp("restore"), shortened, timeout=280)
 
 
 def test_the_restore_reproduces_the_marked_point(
@@ -153,5 +151,6 @@ def test_the_command_line_restores_the_point_into_a_fresh_set(
     )
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert f"restored to {mark.at.ts}:" in restored.stdout
+    assert "healthy after" in restored.stdout  # it waited for the restored set
     with single_member.client() as client:
         assert reference.compare(client["aihub"], mark) == []

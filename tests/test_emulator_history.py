@@ -1,6 +1,7 @@
 """The version history (repl/majority.py) that majority reads, transactions and snapshot reads
 share: versions as of a time, and how far back it keeps them (the commit point, a transaction's
-pin, a snapshot read's lease); and snapshot sessions reading one snapshot on a live member."""
+pin, a snapshot read's lease); and snapshot sessions reading one snapshot on a live member, also
+while a long scan of it takes turns with other clients' commands and writes."""
 
 from __future__ import annotations
 
@@ -103,3 +104,72 @@ def test_a_snapshot_scan_lets_no_write_in_between_its_documents(fresh_db: Any) -
     )
     assert seen == len(again["cursor"]["firstBatch"])  # the same point, read twice
     assert fresh_db.c.count_documents({}) < seen  # the deletes went on after it
+
+
+def test_a_long_snapshot_read_takes_turns_with_other_clients_and_keeps_to_its_time(
+    shared_member: Any, fresh_db: Any
+) -> None:
+    # While one find scans for a second or more at its snapshot, a second connection's pings
+    # are answered and a third one's writes land (mongod yields during long scans): the scan
+    # still returns every document as it was, and none written after its time.
+    total = 2_000
+    fresh_db.c.insert_many([{"_id": i, "v": 0, "s": "a" * 14} for i in range(total)])
+    # Every document, each after a regex backtracks over it for about a millisecond: a scan of
+    # a few documents that lasts seconds.
+    slow = {"$or": [{"s": {"$regex": "^(a+)+b"}}, {"v": {"$gte": 0}}]}
+    # The snapshot's time, chosen before any of the writes below is sent.
+    at = fresh_db.command("find", "c", limit=1, readConcern={"level": "snapshot"})["cursor"]["atClusterTime"]
+    ready, done = threading.Barrier(3, timeout=30), threading.Event()
+    waits: list[float] = []
+    acknowledged: list[float] = []
+
+    def ping() -> None:
+        with shared_member.client() as client:
+            client.admin.command("ping")
+            ready.wait()
+            while not done.is_set() and len(waits) < 5000:
+                sent = time.monotonic()
+                client.admin.command("ping")
+                waits.append(time.monotonic() - sent)
+                time.sleep(0.02)
+
+    def write() -> None:
+        # Updates and deletes of documents a forward scan reaches last, and new documents.
+        with shared_member.client() as client:
+            c = client[fresh_db.name].c
+            c.find_one({"_id": 0})
+            ready.wait()
+            for n in range(0, total // 2, 2):
+                if done.is_set():
+                    return
+                c.update_one({"_id": total - 1 - n}, {"$set": {"v": 1}})
+                c.delete_one({"_id": total - 2 - n})
+                c.insert_one({"_id": total + n, "v": 0, "s": "new"})
+                acknowledged.append(time.monotonic())
+
+    threads = [threading.Thread(target=ping), threading.Thread(target=write)]
+    for t in threads:
+        t.start()
+    try:
+        ready.wait()
+        started = time.monotonic()
+        cursor = fresh_db.command(
+            "find",
+            "c",
+            filter=slow,
+            batchSize=2 * total,
+            readConcern={"level": "snapshot", "atClusterTime": at},
+        )["cursor"]
+        scan_s = time.monotonic() - started
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    longest = max(waits, default=float("inf"))
+    figures = f"scan {scan_s:.2f} s, longest ping {longest:.2f} s of {len(waits)}"
+    assert longest < scan_s / 2, figures
+    assert any(started < when < started + scan_s for when in acknowledged), figures  # writes landed meanwhile
+    found = sorted((d["_id"], d["v"]) for d in cursor["firstBatch"])
+    assert found == [(i, 0) for i in range(total)], figures
+    assert fresh_db.c.count_documents({}) == total  # as many inserted as deleted since
+    assert fresh_db.c.count_documents({"v": 1}) > 0

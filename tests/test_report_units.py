@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contract import rundir
+from contract.rundir import Verification
 from reports.formatting import clock, count, date, offset, seconds, signed, value
 from reports.html.anatomy import CHAR_W, WIDTH, anatomy_bar
+from reports.indeterminate import indeterminate_writes
 from reports.milestones import Milestone, since_previous
 
 KEYS = ("injected", "detected", "elected", "rediscovered", "writable", "throughput")
@@ -80,3 +89,33 @@ def test_moment_labels_never_overlap_and_stay_inside(times: list[float]) -> None
         for y2, lo2, hi2 in boxes[i + 1 :]:
             assert y != y2 or hi <= lo2 or hi2 <= lo
     assert bar.height >= max(y for y, _, _ in boxes)
+
+
+def test_the_earliest_indeterminate_writes_are_found_in_a_long_ledger(tmp_path: Path) -> None:
+    """The ledger is read a row group at a time, and no further than the earliest are found."""
+    n = 1_000
+    ids = [f"w-{i}" for i in range(n)]
+    ledger = pa.table(
+        {
+            "write_id": ids,
+            "collection": ["prompts"] * n,
+            "doc_id": [f"d{i}" for i in range(n)],
+            "t_start": [100.0 + i for i in range(n)],
+        }
+    )
+    pq.write_table(ledger, tmp_path / rundir.LEDGER, row_group_size=50)
+    unsure = ids[990:] + ids[400:420:2] + ids[30:33] + ["w-gone"]  # the last one is in no ledger row
+    verification = Verification(1.0, "m0", [], unsure[::2], unsure[1::2], [])
+    (tmp_path / rundir.VERIFICATION).write_text(json.dumps(asdict(verification)))
+    listed = indeterminate_writes(tmp_path, limit=5)
+    assert listed is not None and listed.total == len(unsure)
+    assert [(w.write_id, w.t_start) for w in listed.first] == [
+        ("w-30", 130.0),
+        ("w-31", 131.0),
+        ("w-32", 132.0),
+        ("w-400", 500.0),
+        ("w-402", 502.0),
+    ]
+    everything = indeterminate_writes(tmp_path, limit=100)
+    assert everything is not None and everything.first[-1].write_id == "w-gone"
+    assert everything.first[-1].t_start is None and len(everything.first) == len(unsure)

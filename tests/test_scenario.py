@@ -99,6 +99,10 @@ def test_source_knows_the_line_of_every_key() -> None:
             BASE.replace("  duration: 60s", "  duration: 60s\n  user_classes: [{class: 'shop:'}]"),
             "t.yaml:8: workload.user_classes[0].class: String should match pattern",
         ),
+        (
+            BASE.replace("  duration: 60s", "  stages: [{duration: 60s, users: 5}]"),
+            "t.yaml:5: workload: users cannot be given with stages, which replace them",
+        ),
     ],
 )
 def test_validation_errors_name_file_line_and_field(text: str, expected: str) -> None:
@@ -130,8 +134,19 @@ def test_bad_overrides(assignment: str, message: str) -> None:
         apply_override(data, assignment)
 
 
-def test_resolved_scenario_round_trips(tmp_path: Path) -> None:
-    scenario = loads(BASE, "t.yaml", ["workload.seed=9"])
+def test_a_constant_load_set_beside_stages_is_refused_naming_the_set() -> None:
+    # Sizing a staged scenario down takes each stage's users; workload.users would do nothing.
+    staged = BASE.replace("  users: 5\n  duration: 60s", "  stages: [{duration: 60s, users: 5}]")
+    with pytest.raises(ScenarioError, match=r"--set workload.users=2: workload: users cannot be given"):
+        loads(staged, "t.yaml", ["workload.users=2"])
+    assert loads(staged, "t.yaml", ["workload.stages.0.users=2"]).workload.stages[0].users == 2  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "text", [BASE, BASE.replace("  users: 5\n  duration: 60s", "  stages: [{duration: 60s, users: 5}]")]
+)
+def test_resolved_scenario_round_trips(tmp_path: Path, text: str) -> None:
+    scenario = loads(text, "t.yaml", ["workload.seed=9"])
     path = tmp_path / "resolved.yaml"
     path.write_text(yaml.safe_dump(scenario_document(scenario)))
     assert load(path) == scenario

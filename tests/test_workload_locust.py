@@ -7,18 +7,28 @@ child processes here, never inside the test process.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from chaos_support import needs_root
 
-from chaos.backends.processes import free_port
+from chaos.backends import netns
+from chaos.backends.processes import MemberProcess, free_port, initiate, wait_for_primary
 from contract.rundir import DISCOVERY, EVENTS, LEDGER, DiscoveryEvent, read_jsonl
 from locustfiles.model import PROMPTS
 from locustfiles.seeding import seed_corpus
@@ -129,6 +139,83 @@ def test_headless_run_reports_every_operation_without_failures(
     assert any(d.kind == "topology_changed" and d.primary == rs.primary().address for d in discovery)
 
 
+@dataclass
+class Distributed:
+    master: subprocess.CompletedProcess[str]
+    workers: list[int]  # exit codes
+    logs: list[str]  # each worker's log (INFO)
+
+    def delivered(self) -> dict[str, tuple[int, int]]:
+        """(events, ledger entries) each worker says it delivered to the master."""
+        return {m[1]: (int(m[2]), int(m[3])) for log in self.logs for m in DELIVERED.finditer(log)}
+
+
+DELIVERED = re.compile(r"(worker-\d+): (\d+) events, (\d+) ledger entries, \d+ discovery events delivered")
+
+
+def run_distributed(
+    uri: str,
+    env: dict[str, str],
+    stats: Path,
+    logs: Path,
+    workers: list[tuple[list[str], Path]],
+    *,
+    host: str = "127.0.0.1",
+    run_time: str = "14s",
+    interrupt_after_s: float | None = None,
+    interrupt_worker: int | None = None,
+) -> Distributed:
+    """A headless master on `host` (in the folder of `stats`) and one worker per (command
+    prefix, folder), each started in its folder and told nothing of the run directory; Ctrl-C
+    after `interrupt_after_s`, if given, to the master or to worker `interrupt_worker`."""
+    port = free_port()
+    master = subprocess.Popen(
+        locust_command(
+            *("--master", "--master-bind-host", host, "--master-bind-port", str(port), "--headless"),
+            *(
+                "--expect-workers",
+                str(len(workers)),
+                "--expect-workers-max-wait",
+                "60",
+                "-u",
+                "12",
+                "-r",
+                "12",
+            ),
+            *("-t", run_time, "--host", uri, "--json-file", str(stats)),
+        ),
+        env=env,
+        cwd=stats.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    command = locust_command(
+        "--worker", "--master-host", host, "--master-port", str(port), "--loglevel", "INFO"
+    )
+    worker_env = {k: v for k, v in env.items() if k != "HUBCHAOS_RUN_DIR"}
+    logs.mkdir()
+    procs = []
+    for i, (prefix, folder) in enumerate(workers):
+        with (logs / f"{i}.log").open("w") as log:
+            procs.append(
+                subprocess.Popen([*prefix, *command], env=worker_env, cwd=folder, stdout=log, stderr=log)
+            )
+    try:
+        if interrupt_after_s is not None:
+            time.sleep(interrupt_after_s)
+            (master if interrupt_worker is None else procs[interrupt_worker]).send_signal(signal.SIGINT)
+        _, err = master.communicate(timeout=180)
+        codes = [w.wait(timeout=60) for w in procs]
+    finally:
+        for proc in (master, *procs):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    done = subprocess.CompletedProcess(master.args, master.returncode, "", err)
+    return Distributed(done, codes, [(logs / f"{i}.log").read_text() for i in range(len(workers))])
+
+
 def test_distributed_run_merges_one_event_log_and_one_ledger(single_member: Any, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     stats = tmp_path / "stats"
@@ -136,65 +223,116 @@ def test_distributed_run_merges_one_event_log_and_one_ledger(single_member: Any,
     # workers' last stats report when it quits, so requests of the final moments may be
     # missing from its count on a busy machine; a periodic report carries them all here.
     env = workload_env(run_dir, HUBCHAOS_LIMITS__MAX_OPS_PER_USER="6")
-    port = free_port()
-    master = subprocess.Popen(
-        locust_command(
-            "--master",
-            "--master-bind-host",
-            "127.0.0.1",
-            "--master-bind-port",
-            str(port),
-            "--headless",
-            "--expect-workers",
-            "2",
-            "--expect-workers-max-wait",
-            "60",
-            "-u",
-            "12",
-            "-r",
-            "12",
-            "-t",
-            "14s",
-            "--host",
-            single_member.uri,
-            "--json-file",
-            str(stats),
-        ),
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    worker_cmd = locust_command("--worker", "--master-host", "127.0.0.1", "--master-port", str(port))
-    # The workers are not told the run directory: the master sends it when they connect.
-    worker_env = {k: v for k, v in env.items() if k != "HUBCHAOS_RUN_DIR"}
-    workers = [
-        subprocess.Popen(
-            worker_cmd, env=worker_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        for _ in range(2)
-    ]
-    try:
-        _, err = master.communicate(timeout=180)
-        for w in workers:
-            w.wait(timeout=60)
-    finally:
-        for p in (master, *workers):
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    assert master.returncode == 0, err[-4000:]
+    run = run_distributed(single_member.uri, env, stats, tmp_path / "logs", [([], tmp_path)] * 2)
+    assert run.master.returncode == 0, run.master.stderr[-4000:]
     reported = read_stats(stats)
     events = pq.read_table(run_dir / EVENTS).to_pandas()
     assert set(events["worker"]) == {"worker-0", "worker-1"}
     # One merged event log: exactly the requests the master counted, none twice, none missing.
     assert Counter(events["op"]) == {name: s["requests"] for name, s in reported.items()}
     assert sum(s["failures"] for s in reported.values()) == 0
-    entries = read_ledger(run_dir / LEDGER)
-    per_worker = check_ledger_ids([e.write_id for e in entries])
+    per_worker = delivered_once(run_dir, run)
     assert set(per_worker) == {"worker-0", "worker-1"}
     assert all(n > 10 for n in per_worker.values())
+
+
+def delivered_once(run_dir: Path, run: Distributed) -> dict[str, int]:
+    """Each worker's recordings in the master's merged files, no row more and no row less than
+    it delivered, the ledger without a gap; ledger entries per worker."""
+    events = pq.read_table(run_dir / EVENTS).to_pandas()
+    per_worker = check_ledger_ids([e.write_id for e in read_ledger(run_dir / LEDGER)])
+    merged = {w: (int((events["worker"] == w).sum()), per_worker[w]) for w in per_worker}
+    assert merged == run.delivered(), run.logs
+    return per_worker
+
+
+@pytest.mark.parametrize("interrupted", [None, 0], ids=["master", "a worker"])
+def test_a_ctrl_c_mid_load_loses_nothing_a_worker_recorded(
+    single_member: Any, tmp_path: Path, interrupted: int | None
+) -> None:
+    """Ctrl-C while the workers' users run. To the master: before Locust closes the channel it
+    drains its workers, whose users stop first. To a worker: its users stop, its last batches
+    go, it tells the master which was the last, and the master closes its shards."""
+    run_dir = tmp_path / "run"
+    run = run_distributed(
+        single_member.uri,
+        workload_env(run_dir),
+        tmp_path / "stats",
+        tmp_path / "logs",
+        [([], tmp_path)] * 2,
+        run_time="120s" if interrupted is None else "22s",
+        interrupt_after_s=12,
+        interrupt_worker=interrupted,
+    )
+    assert run.master.returncode == 0, run.master.stderr[-4000:]  # the merge found every shard closed
+    assert run.workers[1] == 0, run.logs
+    per_worker = delivered_once(run_dir, run)
+    assert set(per_worker) == {"worker-0", "worker-1"}
+    assert all(n > 10 for n in per_worker.values())
+
+
+@contextmanager
+def worker_namespaces(count: int) -> Iterator[tuple[str, list[str]]]:
+    """`count` network namespaces on one bridge: the bridge's address (the root namespace, where
+    the master and the member listen) and each namespace's name."""
+    cluster_id = f"lw{uuid.uuid4().hex[:5]}"
+    names = [f"w{i}" for i in range(count)]
+    subnet = netns.pick_subnet(ipaddress.IPv4Network("10.216.0.0/16"), netns.networks_in_use())
+    net = netns.plan(cluster_id, names, subnet)
+    try:
+        netns.create(cluster_id, net)
+        yield net.gateway, [netns.netns_name(cluster_id, n) for n in names]
+    finally:
+        netns.destroy(cluster_id, names)
+
+
+@needs_root
+def test_workers_sharing_no_path_with_the_master_deliver_every_record_once(tmp_path: Path) -> None:
+    """Workers in their own network namespaces, in their own folders, with the master's folder
+    hidden from them (a mount namespace with an empty tmpfs over it): everything they recorded
+    reaches the master's run directory over Locust's channel, once."""
+    master_dir = tmp_path / "master"
+    run_dir = master_dir / "run"
+    master_dir.mkdir()
+    # The worker's shell hides the master's folder under an empty tmpfs, and checks it did.
+    hide = 'mount -t tmpfs hidden "$0" && test -z "$(ls -A "$0")" && exec "$@"'
+    folders = [tmp_path / f"w{i}" for i in range(2)]
+    for folder in folders:
+        folder.mkdir()
+    with worker_namespaces(2) as (gateway, namespaces):
+        member = MemberProcess("m0", gateway, free_port(), tmp_path / "m0")
+        member.start()
+        try:
+            member.wait_ready()
+            config = initiate([member])
+            wait_for_primary([member])
+            run = run_distributed(
+                f"mongodb://{member.address}/?replicaSet={config['_id']}",
+                workload_env(run_dir, HUBCHAOS_LIMITS__MAX_OPS_PER_USER="6"),
+                master_dir / "stats",
+                tmp_path / "logs",
+                [
+                    (
+                        [*netns.exec_prefix(ns), "unshare", "--mount", "sh", "-c", hide, str(master_dir)],
+                        folder,
+                    )
+                    for ns, folder in zip(namespaces, folders, strict=True)
+                ],
+                host=gateway,
+            )
+        finally:
+            member.kill()
+    assert run.master.returncode == 0, run.master.stderr[-4000:]
+    assert run.workers == [0, 0], run.logs
+    events = pq.read_table(run_dir / EVENTS).to_pandas()
+    reported = read_stats(master_dir / "stats")
+    assert Counter(events["op"]) == {name: s["requests"] for name, s in reported.items()}
+    per_worker = delivered_once(run_dir, run)
+    assert set(per_worker) == {"worker-0", "worker-1"}
+    assert all(n > 10 for n in per_worker.values())
+    # The master wrote their shards from the batches they sent; their own folders stayed empty.
+    assert sorted(p.name.split(".")[0] for p in run_dir.glob("events/*.batches")) == ["worker-0", "worker-1"]
+    assert [list(folder.iterdir()) for folder in folders] == [[], []]
 
 
 LIBRARY_RUN = """

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -19,13 +20,15 @@ from contract.rundir import (
     REQUEST_EVENT_SCHEMA,
     DiscoveryEvent,
     LedgerEntry,
+    RequestEvent,
     read_jsonl,
     to_table,
 )
+from locustfiles.eventcodec import SHARD_SCHEMA, encode
 from locustfiles.merge import MergeError, merge_run
 from locustfiles.recorder import Recorder
 from locustfiles.settings import RecorderSettings
-from locustfiles.shards import StreamShard, manifests, read_stream
+from locustfiles.shards import StreamShard, manifests, read_events, read_stream
 
 FAST = RecorderSettings(flush_interval_s=0.05, max_buffered=1000)
 
@@ -66,7 +69,7 @@ def test_events_reach_the_shard_within_the_flush_interval(tmp_path: Path) -> Non
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             (shard,) = (tmp_path / EVENTS_SHARDS).glob("*.arrows")
-            table = read_stream(shard, REQUEST_EVENT_SCHEMA).table
+            table = read_events(shard).table
             if table.num_rows == 2:
                 break
             time.sleep(0.02)
@@ -141,9 +144,7 @@ def test_a_batch_recorded_twice_is_merged_once_and_counted(tmp_path: Path) -> No
         recorder.ledger(entry(f"w-{i}", float(i)))
     recorder.close()
     events = StreamShard(tmp_path / EVENTS_SHARDS / "again.arrows", REQUEST_EVENT_SCHEMA)
-    events.append(
-        read_stream(tmp_path / EVENTS_SHARDS / f"{recorder.stem}.arrows", REQUEST_EVENT_SCHEMA).table[:2]
-    )
+    events.append(read_events(tmp_path / EVENTS_SHARDS / f"{recorder.stem}.arrows").table[:2])
     events.close()
     ledger = StreamShard(tmp_path / LEDGER_SHARDS / "again.arrows", LEDGER_SCHEMA)
     unsure = replace(entry("w-2", 2.0), status="indeterminate")
@@ -211,3 +212,43 @@ def test_every_recorder_gets_its_own_shard(tmp_path: Path) -> None:
     first.close()
     second.close()
     assert len(list((tmp_path / EVENTS_SHARDS).glob("*.arrows"))) == 2
+
+
+def test_shard_events_round_trip_to_the_microsecond(tmp_path: Path) -> None:
+    rng = random.Random(4)
+    t = 1_764_000_000.0
+    batches = []
+    for size in (1, 500, 37):  # one flush each: every batch starts from a whole start time
+        batch = []
+        for _ in range(size):
+            t += rng.expovariate(1000)
+            took = rng.lognormvariate(2, 1)
+            failed = rng.random() < 0.1
+            batch.append(
+                RequestEvent(
+                    t_start=t,
+                    t_end=t + took / 1000,
+                    duration_ms=took,
+                    op=rng.choice(["prompts.get", "canary.write"]),
+                    user_class="HubUser",
+                    ok=not failed,
+                    is_write=failed,
+                    error_class="network" if failed else None,
+                    error=f"AutoReconnect: {rng.randrange(3)}" if failed else None,
+                    response_size=rng.randrange(10_000),
+                    worker="worker-1",
+                )
+            )
+        batches.append(batch)
+    shard = StreamShard(tmp_path / "w.arrows", SHARD_SCHEMA)
+    for batch in batches:
+        shard.append(encode(batch))
+    shard.close()
+    rows = read_events(tmp_path / "w.arrows").table.to_pylist()
+    expected = [asdict(e) for batch in batches for e in batch]
+    assert len(rows) == len(expected) == 538
+    for got, want in zip(rows, expected, strict=True):
+        for key in ("t_start", "t_end"):
+            assert abs(got.pop(key) - want.pop(key)) <= 1e-6  # whole microseconds, and float rounding
+        assert got.pop("duration_ms") == pytest.approx(want.pop("duration_ms"), abs=5e-4)
+        assert got == want

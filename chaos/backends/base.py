@@ -24,10 +24,10 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 from chaos.backends.health import (
     MemberStatus,
+    await_healthy,
     current_primary,
     hello_status,
     self_status,
-    unhealthy_reason,
     unreachable,
     with_lag,
 )
@@ -269,15 +269,10 @@ class Cluster(ABC):
         the member that kept it from being healthy."""
         timeout = self.target.healthy_timeout_s if timeout is None else timeout
         max_lag_s = self.target.max_lag_s if max_lag_s is None else max_lag_s
-        deadline = time.monotonic() + timeout
-        while True:
-            statuses = self.status()
-            reason = unhealthy_reason(statuses, max_lag_s)
-            if reason is None:
-                return statuses
-            if time.monotonic() >= deadline:
-                raise ClusterUnhealthy(f"cluster not healthy after {timeout:g} s: {reason}")
-            time.sleep(0.25)
+        statuses, reason = await_healthy(self.status, timeout, max_lag_s)
+        if reason is not None:
+            raise ClusterUnhealthy(f"cluster not healthy after {timeout:g} s: {reason}")
+        return statuses
 
     def wait_answering(self, timeout: float = 60.0) -> None:
         """Wait until every member answers ping (before replSetInitiate)."""

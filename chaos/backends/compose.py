@@ -149,7 +149,7 @@ class ComposeCluster(ContainerCluster):
             raise BackendError(f"compose: {exc}") from None
 
     def up(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)  # the members' logs go there at down()
+        self.make_workdir()
         if self.target.manage:
             self.register()  # before anything starts: `compose down` needs only file and project
             self.compose("up", "-d")

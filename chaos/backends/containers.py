@@ -141,6 +141,10 @@ class ContainerCluster(Cluster):
                     raise BackendError(f"member {name}'s container exited: {logs}") from None
                 time.sleep(0.2)
 
+    def make_workdir(self) -> None:
+        """The run's work directory, made at up(): save_logs() writes the members' logs there."""
+        Path(self.workdir).mkdir(parents=True, exist_ok=True)
+
     def save_logs(self) -> None:
         """Each member's container output into <workdir>/members/<name>/container.log, while the
         work directory exists (a deleted run directory is not made again) and has room."""

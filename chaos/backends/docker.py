@@ -121,7 +121,7 @@ class DockerCluster(ContainerCluster):
 
     def up(self) -> None:
         require_image(self.docker, self.target.image)
-        self.workdir.mkdir(parents=True, exist_ok=True)  # the members' logs go there at down()
+        self.make_workdir()
         testcontainers_config.ryuk_disabled = not self._use_reaper()
         used = netns.networks_in_use() + docker_subnets(self.docker)
         self.subnet = netns.pick_subnet(self.target.subnet, used)

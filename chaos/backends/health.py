@@ -7,6 +7,8 @@ secondary further behind the primary's last applied optime than a bound.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -113,6 +115,40 @@ def unhealthy_reason(statuses: list[MemberStatus], max_lag_s: float) -> str | No
         if s.state == "SECONDARY" and s.lag_s is not None and s.lag_s > max_lag_s:
             return f"member {s.name} ({s.address}) lags the primary by {s.lag_s:.1f} s (max {max_lag_s:g} s)"
     return None
+
+
+def set_view(doc: dict[str, Any]) -> list[MemberStatus]:
+    """Every member of the set as one member's replSetGetStatus reply describes it (what a client
+    holding only a URI can see), with lag against the primary; members it cannot reach are
+    unreachable."""
+    statuses = [
+        MemberStatus(
+            name=str(m["name"]),
+            address=str(m["name"]),
+            region=None,
+            state=m.get("stateStr") or _STATE_NAMES.get(m.get("state", -1), "UNKNOWN")
+            if m.get("health", 1)
+            else UNREACHABLE,
+            optime=optime_seconds(m.get("optime")),
+            error=m.get("lastHeartbeatMessage") or None,
+        )
+        for m in doc.get("members", [])
+    ]
+    return with_lag(statuses)
+
+
+def await_healthy(
+    read: Callable[[], list[MemberStatus]], timeout: float, max_lag_s: float
+) -> tuple[list[MemberStatus], str | None]:
+    """Read the set until it is healthy or `timeout` passes (read at least once): the last
+    statuses, and None or the reason it is still unhealthy. Each caller raises its own error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        statuses = read()
+        reason = unhealthy_reason(statuses, max_lag_s)
+        if reason is None or time.monotonic() >= deadline:
+            return statuses, reason
+        time.sleep(0.25)
 
 
 # replSetGetStatus myState numbers, for replies without a self entry.

@@ -139,7 +139,8 @@ class MemberProcess:
             except ProcessLookupError:
                 pass
 
-    def _wait_exit(self, timeout: float) -> None:
+    def wait_exit(self, timeout: float) -> None:
+        """Until the process has exited; subprocess.TimeoutExpired after `timeout` seconds."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.wait(timeout=timeout)
             return
@@ -156,7 +157,7 @@ class MemberProcess:
         self.signal(signal.SIGCONT)
         self.signal(signal.SIGKILL)
         try:
-            self._wait_exit(timeout=10)
+            self.wait_exit(timeout=10)
         except subprocess.TimeoutExpired:
             raise BackendError(f"member {self.name} (pid {self.pid}) did not exit after SIGKILL") from None
 
@@ -234,7 +235,7 @@ def stop_all(members: Iterable[MemberProcess], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     for member in members:
         try:
-            member._wait_exit(timeout=max(0.0, deadline - time.monotonic()))
+            member.wait_exit(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             member.kill()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from chaos.redact import redact_uri
-from chaos.scenario.model import Scenario
+from chaos.scenario.model import CONSTANT_LOAD, Scenario
 
 
 def scenario_document(scenario: Scenario) -> dict[str, Any]:
@@ -20,6 +20,9 @@ def scenario_document(scenario: Scenario) -> dict[str, Any]:
     data["slos"] = scenario.slos.model_dump(mode="json", exclude_unset=True)
     workload = data.get("workload", {})
     workload.update(workload.pop("settings", {}))
+    if scenario.workload.stages is not None:  # the stages replace the constant load's defaults
+        for key in CONSTANT_LOAD:
+            workload.pop(key, None)
     # Credentials never reach the run directory; give the URI again (--set) to re-run.
     target = data.get("target", {})
     if "uri" in target:

@@ -73,6 +73,7 @@ class Stage(_Model):
 
 # The run's own fields; every other key of `workload:` belongs to WorkloadSettings.
 _RUN_FIELDS = ("users", "spawn_rate", "duration", "stages", "workers")
+CONSTANT_LOAD = ("users", "spawn_rate", "duration")  # a load without stages
 
 
 # Repetitions closer than this cannot be injected in time nor told apart by the analysis.
@@ -104,6 +105,18 @@ class Workload(_Model):
         if stages is not None and not stages:
             raise ValueError("stages, when given, needs at least one stage")
         return stages
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Workload:
+        # Beside a load shape these would be ignored without a word (`--set workload.users=10`
+        # on a staged scenario sizes nothing down).
+        given = [f for f in CONSTANT_LOAD if f in self.model_fields_set]
+        if self.stages is not None and given:
+            raise ValueError(
+                f"{', '.join(given)} cannot be given with stages, which replace them: set each "
+                "stage's own (workload.stages.N.users, ...)"
+            )
+        return self
 
     @property
     def total_duration(self) -> float:

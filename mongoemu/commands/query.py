@@ -40,7 +40,8 @@ from mongoemu.repl.oplog_reader import OplogCursor
 from mongoemu.storage import aggregate as pipeline
 from mongoemu.storage import keystring, query
 from mongoemu.storage.expressions import Scoped, scope
-from mongoemu.storage.query import Overlay, Query
+from mongoemu.storage.pointintime import PointInTime
+from mongoemu.storage.query import Overlay, Query, View
 
 
 async def _read_concern(ctx: CommandContext) -> None:
@@ -54,24 +55,26 @@ async def _read_concern(ctx: CommandContext) -> None:
             await readconcern.linearizable(ctx)
 
 
-def _committed(ctx: CommandContext, ns: str) -> Overlay | None:
+def _committed(ctx: CommandContext, ns: str) -> View | None:
     """The versions a read sees instead of the stored ones: a transaction's snapshot and its
-    own writes, or the versions of documents changed since the commit point (readConcern
-    majority) or since a snapshot read's cluster time."""
+    own writes, the collection as of a snapshot read's cluster time, or the versions of
+    documents changed since the commit point (readConcern majority)."""
     if ctx.transaction is not None:
         return ctx.member.transactions.overlay(ctx.transaction, ns)
+    if ctx.read_at is not None:
+        return PointInTime(ctx.member.coordinator.majority, ns, ctx.read_at, majority_key)
     rc = ctx.read_concern
     if not isinstance(rc, Mapping) or rc.get("level") not in ("majority", "snapshot"):
         return None
-    versions = ctx.member.coordinator.majority.overlay(ns, ctx.read_at)
+    versions = ctx.member.coordinator.majority.overlay(ns)
     return Overlay(versions, majority_key) if versions else None
 
 
 def _one_point(ctx: CommandContext) -> AbstractContextManager[object]:
-    """A read at one point in time (a transaction's snapshot, a snapshot read's cluster time)
-    scans without taking turns: its versions were taken before the scan, so a write let in
-    between two of its documents would show through."""
-    if ctx.transaction is not None or ctx.read_at is not None:
+    """A transaction's read scans without taking turns: its versions were taken before the
+    scan, so a write let in between two of its documents would show through (a snapshot read's
+    `PointInTime` takes turns and keeps to its time)."""
+    if ctx.transaction is not None:
         return ctx.op.atomic()
     return nullcontext()
 
@@ -118,8 +121,8 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
     with scope(let, q.collation), _one_point(ctx):
         matches = query.run(coll, q, _committed(ctx, ns))
         results: Iterator[Mapping[str, Any]] = Scoped((query.output(m, q) for m in matches), let, q.collation)
-        if ctx.transaction is not None or ctx.read_at is not None:
-            results = iter(list(results))  # later getMores must not see data newer than the snapshot
+        if ctx.transaction is not None:
+            results = iter(list(results))  # later getMores must not see the transaction's later writes
     if q.limit and batch_size is None:
         batch_size = min(q.limit, 101)
     elif q.limit and batch_size:

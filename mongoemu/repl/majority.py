@@ -84,10 +84,16 @@ class MajorityView:
     def version_at(self, ns: str, _id: Any, at: OpTime | Timestamp) -> tuple[bool, dict[str, Any] | None]:
         """(True, the version as of `at`) when the document changed after `at`; else (False,
         None): the current version is the one."""
-        limit = _at(at)
-        for when, before in self._history.get(ns, {}).get(key(_id), ()):
-            if when > limit:
-                return True, before
+        return self.version_of(ns, key(_id), at)
+
+    def version_of(self, ns: str, k: bytes, at: OpTime | Timestamp) -> tuple[bool, dict[str, Any] | None]:
+        """`version_at` for the document whose `key(_id)` is `k`."""
+        chain = self._history.get(ns, {}).get(k)
+        if chain:
+            limit = _at(at)
+            for when, before in chain:
+                if when > limit:
+                    return True, before
         return False, None
 
     def changed_after(self, ns: str, _id: Any, at: OpTime | Timestamp) -> bool:
@@ -95,11 +101,11 @@ class MajorityView:
         chain = self._history.get(ns, {}).get(key(_id))
         return bool(chain) and chain[-1][0] > _at(at)  # type: ignore[index]
 
-    def pin(self, at: OpTime) -> None:
+    def pin(self, at: OpTime | Timestamp) -> None:
         """Keep the history needed to read as of `at` until `unpin(at)`."""
         self._pins[_at(at)] += 1
 
-    def unpin(self, at: OpTime) -> None:
+    def unpin(self, at: OpTime | Timestamp) -> None:
         when = _at(at)
         self._pins[when] -= 1
         if self._pins[when] <= 0:

@@ -24,7 +24,7 @@ from mongoemu.storage.collection import Collection
 from mongoemu.storage.engine import StorageEngine
 from mongoemu.storage.paths import is_operator_document
 from mongoemu.storage.projection import TEXT_SCORE
-from mongoemu.storage.query import Matcher, Overlay, Query, matches, parse_sort, run, split_text
+from mongoemu.storage.query import Matcher, Query, View, matches, parse_sort, run, split_text
 
 # Where a document's text score travels between stages; removed from the output.
 SCORE_FIELD = "__mongoemu_textScore"
@@ -150,17 +150,17 @@ def aggregate(
     db: str,
     coll: Collection | None,
     pipeline: Any,
-    overlay: Overlay | None = None,
+    view: View | None = None,
     *,
     hint: Any = None,
 ) -> Docs:
-    """Run a pipeline over `coll` (None: a collection that does not exist), reading `overlay`'s
-    versions of the documents it has; `hint` chooses the index of the leading query."""
+    """Run a pipeline over `coll` (None: a collection that does not exist), reading the
+    documents `view` sees; `hint` chooses the index of the leading query."""
     stages = check_pipeline(pipeline)
     q, i = leading_query(stages, hint)
     text = split_text(q.filter)[1] is not None
     docs: Docs = []
-    for m in run(coll, q, overlay):
+    for m in run(coll, q, view):
         doc = m.doc
         if text:
             doc[SCORE_FIELD] = m.score

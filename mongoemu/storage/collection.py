@@ -124,6 +124,9 @@ class Collection:
         # Counts every document written or removed: a command that gave other work a turn
         # learns from it whether what it read may have changed meanwhile.
         self.changes = 0
+        # Told of every record removed (its id and document): a scan reading the collection as
+        # of a past time learns of the records it will not reach (storage/pointintime.py).
+        self.removal_watchers: list[Callable[[int, dict[str, Any]], None]] = []
 
     # --- reads --------------------------------------------------------------------------
     @property
@@ -142,8 +145,13 @@ class Collection:
         return None if rid is None else decode(unpack(self.docs[rid]))
 
     def rids(self) -> list[int]:
-        """A snapshot of every record id in natural (insertion) order."""
+        """A snapshot of every record id in natural (insertion) order, which is ascending: ids
+        are never reused and an update keeps its record's id and place, or takes a new one."""
         return list(self.docs)
+
+    def last_rid(self) -> int:
+        """The highest record id stored (0: none)."""
+        return next(reversed(self.docs), 0)
 
     def specs(self) -> list[IndexSpec]:
         out = [ID_SPEC, *(index.spec for index in self.indexes.values())]
@@ -241,6 +249,8 @@ class Collection:
             self.text.discard(self.docs.keys)
         for build in self._builds:
             build.side.append((False, rid, doc))
+        for watcher in self.removal_watchers:
+            watcher(rid, doc)
         self.changes += 1
         return doc
 

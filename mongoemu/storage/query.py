@@ -19,7 +19,7 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bson import Int64
 from bson.raw_bson import RawBSONDocument
@@ -63,6 +63,11 @@ class Match:
         if self._doc is None:
             self._doc = decode(self.raw)
         return self._doc
+
+    @classmethod
+    def version(cls, doc: Mapping[str, Any]) -> Match:
+        """A version of a document that is not the stored one (no record id)."""
+        return cls(-1, raw_of(doc), 0.0, dict(doc))
 
 
 def parse_sort(sort: Any) -> SortSpec:
@@ -478,8 +483,7 @@ def _hinted(
         if query.min is not None or query.max is not None:
             raise CommandError(51174, "The index chosen is not compatible with min/max")
         path = AccessPath("COLLSCAN", direction=hint.natural)
-        rids = coll.rids()
-        return _fetch(coll, reversed(rids) if hint.natural < 0 else rids, path), not query.sort, path
+        return _natural(coll, path), not query.sort, path
     spec = coll.find_spec(hint.index)  # type: ignore[arg-type]
     assert spec is not None
     if spec.text is not None:
@@ -517,7 +521,7 @@ def _candidates(
         return _hinted(coll, hint, rest, query)
     if query.collation is not None and text is None:
         path = AccessPath("COLLSCAN")
-        return _fetch(coll, coll.rids(), path), not sort, path
+        return _natural(coll, path), not sort, path
     if text is not None:
         if coll.text is None:
             raise CommandError(27, "text index required for $text query", code_name="IndexNotFound")
@@ -544,7 +548,7 @@ def _candidates(
         path = AccessPath("IXSCAN", plan.index.spec, field_bounds(rest), -1 if plan.reverse else 1)
         return _fetch(coll, path.counted_keys(plan.rids()), path), plan.provides_sort, path
     path = AccessPath("COLLSCAN")
-    return _fetch(coll, coll.rids(), path), not sort, path
+    return _natural(coll, path), not sort, path
 
 
 def _text_matches(coll: Collection, tq: TextQuery, path: AccessPath) -> Iterator[Match]:
@@ -564,6 +568,13 @@ def _text_matches(coll: Collection, tq: TextQuery, path: AccessPath) -> Iterator
         yield m
 
 
+def _natural(coll: Collection, path: AccessPath) -> Iterator[Match]:
+    """A collection scan in `path.direction` over the records present when it starts (not when
+    it is planned: a snapshot read starts watching the collection's removals at that moment)."""
+    rids = coll.rids()
+    yield from _fetch(coll, reversed(rids) if path.direction < 0 else rids, path)
+
+
 def _fetch(coll: Collection, rids: Iterable[int], path: AccessPath) -> Iterator[Match]:
     for rid in rids:
         path.docs_examined += 1
@@ -571,6 +582,20 @@ def _fetch(coll: Collection, rids: Iterable[int], path: AccessPath) -> Iterator[
         raw = coll.raw(rid)
         if raw is not None:
             yield Match(rid, raw)
+
+
+class View(Protocol):
+    """What a read sees instead of the stored documents alone: an `Overlay` (a transaction's
+    snapshot, the majority-committed view) or a snapshot read's `pointintime.PointInTime`."""
+
+    @property
+    def empty(self) -> bool:
+        """Whether the read sees the stored documents as they are."""
+        ...
+
+    def read(self, coll: Collection | None, live: Iterable[Match], path: AccessPath) -> Iterable[Match]:
+        """The documents the read sees, given the candidates `path` finds in `coll`."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -581,23 +606,27 @@ class Overlay:
     versions: Mapping[bytes, Mapping[str, Any] | None]
     key: Callable[[Any], bytes]
 
-    def apply(self, live: Iterable[Match]) -> Iterator[Match]:
+    @property
+    def empty(self) -> bool:
+        return not self.versions
+
+    def read(self, coll: Collection | None, live: Iterable[Match], path: AccessPath) -> Iterator[Match]:
         for m in live:
             if self.key(m.doc["_id"]) not in self.versions:
                 yield m
         for doc in self.versions.values():
             checkpoint()
             if doc is not None:
-                yield Match(-1, raw_of(doc), 0.0, dict(doc))
+                yield Match.version(doc)
 
 
-def run(coll: Collection | None, query: Query, overlay: Overlay | None = None) -> Iterator[Match]:
+def run(coll: Collection | None, query: Query, view: View | None = None) -> Iterator[Match]:
     """Matching documents in order, after skip and limit (lazily where the plan allows)."""
-    return execute(coll, query, overlay)[0]
+    return execute(coll, query, view)[0]
 
 
 def execute(
-    coll: Collection | None, query: Query, overlay: Overlay | None = None
+    coll: Collection | None, query: Query, view: View | None = None
 ) -> tuple[Iterator[Match], AccessPath]:
     """`run`, and the access path it takes (whose counters fill as the results are read)."""
     rest, text = split_text(query.filter)
@@ -609,14 +638,14 @@ def execute(
             "query requires text score metadata, but it is not available",
             code_name="Location17287" if query.sort else None,
         )
-    if coll is None and overlay is None:
+    if coll is None and view is None:
         return iter(()), AccessPath("EOF")
     if coll is not None:
         candidates, ordered, path = _candidates(coll, rest, text, query)
     else:  # a collection only a transaction has created so far exists in its overlay alone
         candidates, ordered, path = (), True, AccessPath("EOF")
-    if overlay is not None and overlay.versions:
-        candidates, ordered = overlay.apply(candidates), not query.sort
+    if view is not None and not view.empty:
+        candidates, ordered = view.read(coll, candidates, path), not query.sort
     path.in_memory_sort = bool(query.sort) and not ordered
     matcher = Matcher.build(rest, query.collation)
     found: Iterable[Match] = (m for m in candidates if not rest or matcher(m.doc))
@@ -651,10 +680,10 @@ def output(m: Match, query: Query) -> Mapping[str, Any]:
     return out
 
 
-def count(coll: Collection | None, query: Query, overlay: Overlay | None = None) -> int:
+def count(coll: Collection | None, query: Query, view: View | None = None) -> int:
     if coll is None:
         return 0
-    if not query.filter and query.hint is None and (overlay is None or not overlay.versions):
+    if not query.filter and query.hint is None and (view is None or view.empty):
         n = max(coll.count - query.skip, 0)
         return min(n, query.limit) if query.limit else n
-    return sum(1 for _ in run(coll, query, overlay))
+    return sum(1 for _ in run(coll, query, view))

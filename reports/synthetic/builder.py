@@ -198,9 +198,11 @@ class RunBuilder:
         t: float,
         states: dict[str, tuple[str, int] | None],
         lag: dict[str, float] | None = None,
+        optimes: dict[str, tuple[int, float]] | None = None,
     ) -> None:
         """Each member answering about itself (state, term); None: it did not answer. The
-        primary's answer also describes every other member (`view`), with the given lag."""
+        primary's answer also describes every other member (`view`), with the given lag.
+        `optimes`: members' last applied optimes as `view` takes them."""
         primary = next((m for m, s in states.items() if s is not None and s[0] == "PRIMARY"), None)
         for member, state in states.items():
             if state is None:
@@ -225,24 +227,27 @@ class RunBuilder:
                     term=state[1],
                     lag_s=(lag or {}).get(member, 0.0),
                     primary=self.host(primary) if primary else None,
+                    **self._optime((optimes or {}).get(member)),
                 )
             )
         if primary is not None:
             others = {m: ("SECONDARY" if s else UNREACHABLE, (lag or {}).get(m, 0.0) if s else None)
                       for m, s in states.items() if m != primary}  # fmt: skip
-            self.view(t, primary, others, term=states[primary][1])  # type: ignore[index]
+            self.view(t, primary, others, term=states[primary][1], optimes=optimes)  # type: ignore[index]
 
     def view(
         self,
         t: float,
         primary: str,
         members: dict[str, tuple[str, float | None]],
+        *,
         term: int = 1,
         observer: str | None = None,
+        optimes: dict[str, tuple[int, float]] | None = None,
     ) -> None:
         """`observer`'s answer (the primary's own by default) describing other members: (state,
         lag) each; a member in state UNREACHABLE has health 0, as mongod reports one it cannot
-        reach."""
+        reach. `optimes`: a member's last applied optime as (term, time after `origin`)."""
         for member, (state, lag) in members.items():
             self.probes.append(
                 ProbeSample(
@@ -255,8 +260,23 @@ class RunBuilder:
                     term=term,
                     lag_s=lag,
                     primary=self.host(primary),
+                    **self._optime((optimes or {}).get(member)),
                 )
             )
+
+    def _optime(self, optime: tuple[int, float] | None) -> dict[str, Any]:
+        """ProbeSample fields of an optime (term, time after `origin`); its timestamp counts
+        milliseconds in the increment, so optimes order as their times do."""
+        if optime is None:
+            return {}
+        term, at = optime
+        seconds, millis = divmod(round((self.origin + at) * 1000), 1000)
+        return {
+            "optime": self.origin + at,
+            "optime_ts": seconds << 32 | millis,
+            "optime_term": term,
+            "applied_wall": self.origin + at,
+        }
 
     def machine(self, t: float, *, runnable: int, cpu: float = 1.0, cores: int = 2) -> None:
         """The measuring host's sample at `t`: its run queue and busy cores."""

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from chaos.backends.health import unhealthy_reason, with_lag
+from chaos.backends.health import MemberStatus, await_healthy, current_primary, with_lag
 from chaos.runbook.replset import config_hosts, current_config, primary_name
 from chaos.runbook.step import RunbookStep, StepContext, StepFailed
 from contract.durations import Duration
@@ -27,17 +27,18 @@ class WaitHealthy(RunbookStep):
         cluster = ctx.cluster
         started = time.monotonic()
         deadline = started + self.timeout
-        reason = "not checked yet"
-        while time.monotonic() < deadline:
+
+        def members_of_the_config() -> list[MemberStatus]:
             primary = primary_name(cluster, max(0.5, deadline - time.monotonic()))
             hosts = config_hosts(current_config(cluster, primary))
-            statuses = with_lag([s for s in cluster.status() if s.address in hosts])
-            reason = unhealthy_reason(statuses, self.max_lag) or ""
-            if not reason:
-                return {
-                    "waited_s": round(time.monotonic() - started, 3),
-                    "primary": primary,
-                    "members": {s.name: s.state for s in statuses},
-                }
-            time.sleep(0.25)
-        raise StepFailed(f"the set was not healthy within {self.timeout:g} s: {reason}")
+            return with_lag([s for s in cluster.status() if s.address in hosts])
+
+        statuses, reason = await_healthy(members_of_the_config, self.timeout, self.max_lag)
+        if reason is not None:
+            raise StepFailed(f"the set was not healthy within {self.timeout:g} s: {reason}")
+        primary = current_primary(statuses)
+        return {
+            "waited_s": round(time.monotonic() - started, 3),
+            "primary": primary.name if primary is not None else None,
+            "members": {s.name: s.state for s in statuses},
+        }
