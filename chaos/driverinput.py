@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-import yaml
 from pydantic import ValidationError
 from pymongo import MongoClient
 from pymongo.common import URI_OPTIONS_VALIDATOR_MAP
@@ -27,8 +26,9 @@ from pymongo.errors import PyMongoError
 
 from chaos.scenario.load import load
 from chaos.scenario.model import Scenario
+from contract import safeyaml
 from contract.driver import Driver, DriverOptions, from_profile, options_from
-from contract.errors import UsageError, describe_validation_error
+from contract.errors import ScenarioError, UsageError, describe_validation_error
 from reports.drivercheck import REMOVED, ClusterTiming, Load
 from reports.slo import FaultClass
 
@@ -186,14 +186,7 @@ def _scalar(text: str) -> Any:
 
 def read_options_file(path: Path, driver: Driver = "node") -> list[OptionSet]:
     """The option sets of a JSON/YAML file: one object, or several named ones."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise UsageError(f"{path}{line}: neither JSON nor YAML ({getattr(exc, 'problem', exc)})") from None
+    data = safeyaml.read(path).data  # JSON is YAML too
     if not isinstance(data, dict) or not data:
         raise UsageError(f"{path}: expected an options object, or named options objects")
     options = KNOWN | REMOVED.keys()
@@ -207,8 +200,8 @@ def read_options_file(path: Path, driver: Driver = "node") -> list[OptionSet]:
 
 def is_scenario(path: Path) -> bool:
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+        data = safeyaml.read(path).data
+    except ScenarioError:
         return False
     return isinstance(data, dict) and ("workload" in data or "target" in data)
 

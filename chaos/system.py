@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 from contract.errors import RunError
 
@@ -24,7 +25,12 @@ def run(
     cmd: list[str], check: bool = True, timeout: float = 30.0, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env)
+        if _patched_by_gevent():
+            from chaos import greenspawn  # noqa: PLC0415 - only the drill's process has gevent running
+
+            done = greenspawn.run(cmd, timeout, env)
+        else:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     except FileNotFoundError:
         raise CommandFailed(cmd, 127, f"{cmd[0]} is not installed") from None
     except subprocess.TimeoutExpired:
@@ -32,6 +38,11 @@ def run(
     if check and done.returncode != 0:
         raise CommandFailed(cmd, done.returncode, done.stderr)
     return done
+
+
+def _patched_by_gevent() -> bool:
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(monkey.is_module_patched("os"))
 
 
 def is_root() -> bool:

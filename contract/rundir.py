@@ -18,6 +18,7 @@ drill; members started by a backend share that clock.
                            and local members, every second (merged from resources/)
       verification.json    Verification: the ledger checked against the recovered cluster
       exporter.json        ExporterInfo: where the drill served its live metrics (/metrics)
+      hubchaos.log         what the libraries the drill drives logged (PyMongo, Locust, the recorder)
       alerts.json          AlertsRecord: the alert rules as evaluated and Prometheus' answers
       prometheus/          the Prometheus of an alert drill: config, rules as evaluated, log, storage
       members/<name>/      logs and ground truth of members the backend started
@@ -41,7 +42,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from contract import safeyaml
 from contract.alerting import AlertRule
-from contract.errors import AnalysisError, ScenarioError, describe_validation_error
+from contract.errors import AnalysisError, describe_validation_error
 
 SCENARIO = "scenario.yaml"
 RUN_INFO = "run.json"
@@ -451,16 +452,12 @@ def read_json(path: Path, record_type: type[R]) -> R:
 
 
 def read_scenario(run_dir: Path) -> dict[str, Any] | None:
-    """The run's scenario.yaml as read (None when absent); AnalysisError when it is unreadable."""
+    """The run's scenario.yaml as read (None when absent). A file the bounded YAML reader refuses
+    is a ScenarioError naming its path (exit 2), as the same file given to `hubchaos run` is."""
     path = run_dir / SCENARIO
     if not path.exists():
         return None
-    try:
-        scenario = safeyaml.load(path.read_text(), SCENARIO)
-    except OSError as exc:
-        raise AnalysisError(f"{SCENARIO}: cannot be read ({exc.strerror})") from None
-    except ScenarioError as exc:
-        raise AnalysisError(str(exc)) from None
+    scenario = safeyaml.read(path).data
     return scenario if isinstance(scenario, dict) else {}
 
 

@@ -3,12 +3,12 @@
 PyYAML's composer already knows where every node starts; we keep a map from the path of each
 value (`("faults", 0, "target")`) to its 1-based line while constructing plain Python data.
 
-Scenarios, settings files, SLO profiles, compose files and run directories may come from anyone
-(a CI job, a pull request), so every YAML the suite reads goes through here, bounded: its size,
-its nesting, its aliases and the values they expand to. PyYAML expands an alias into a copy of
-what it names, so nine lines of nine aliases each (a "billion laughs") would become 10^9 values
-and a node that names itself would recurse forever; the budgets below refuse both in
-milliseconds, with the line.
+Scenarios, settings files, SLO profiles, alert rules, driver options, compose files and run
+directories may come from anyone (a CI job, a pull request), so every YAML the suite reads goes
+through here, bounded: its size, its nesting, its aliases and the values they expand to. PyYAML
+expands an alias into a copy of what it names, so nine lines of nine aliases each (a "billion
+laughs") would become 10^9 values and a node that names itself would recurse forever; the
+budgets below refuse both in milliseconds, with the line.
 """
 
 from __future__ import annotations
@@ -161,9 +161,13 @@ class _Builder:
         return out
 
 
+def _too_large(file: str) -> ScenarioError:
+    return ScenarioError(f"larger than {MAX_BYTES:,} bytes: refused unread", file=file)
+
+
 def parse(text: str, file: str) -> Source:
     if len(text) > MAX_BYTES:
-        raise ScenarioError(f"larger than {MAX_BYTES:,} bytes: not a scenario", file=file)
+        raise _too_large(file)
     loader = _Loader(text)
     loader.file = file
     try:
@@ -186,13 +190,15 @@ def load(text: str, file: str) -> Any:
     return parse(text, file).data
 
 
-def read(path: Path) -> Source:
+def read(path: Path, name: str | None = None) -> Source:
+    """The file parsed; `name` is how errors call it (its path by default)."""
+    file = name or str(path)
     try:
         if path.stat().st_size > MAX_BYTES:
-            raise ScenarioError(f"larger than {MAX_BYTES:,} bytes: not a scenario", file=str(path))
+            raise _too_large(file)
         text = path.read_text()
     except FileNotFoundError:
-        raise ScenarioError("no such file", file=str(path)) from None
+        raise ScenarioError("no such file", file=file) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read the file ({exc})", file=str(path)) from None
-    return parse(text, str(path))
+        raise ScenarioError(f"cannot read the file ({exc})", file=file) from None
+    return parse(text, file)

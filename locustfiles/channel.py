@@ -294,13 +294,16 @@ class Inbox:
         self._awaiting: set[str] = set()
         self._reported: dict[str, Drained] = {}  # node -> its answer to the drain
         self._last: dict[str, int] = {}  # session -> the last batch it said it sent
+        self._node: dict[str, str] = {}  # session -> the Locust node that sent it
 
     def holds(self, session: str) -> set[int]:
         return set(self._held.get(session, ()))
 
-    def receive(self, data: Any) -> dict[str, Any]:
+    def receive(self, data: Any, node: str | None = None) -> dict[str, Any]:
         """Write a batch (unless held already) and sync it; the acknowledgement to send back."""
         batch = parse(BatchMessage, data)
+        if node is not None:
+            self._node[batch.session] = node
         held = self._held.setdefault(batch.session, set())
         if batch.seq not in held:
             if batch.seq > self._last.get(batch.session, batch.seq):
@@ -334,12 +337,20 @@ class Inbox:
         self._close_if_complete(drained.session)
 
     def undrained(self) -> list[str]:
-        """Workers asked whose answer, or one of whose batches up to it, has not arrived."""
-        return sorted(
+        """Workers asked whose answer, or one of whose batches up to it, has not arrived; and the
+        writers of shards still open that no worker asked holds: a worker stopped by its own
+        signal leaves the master's list (Locust's `quit`) before its last batches arrive."""
+        asked = [
             node
             for node in self._awaiting
             if (d := self._reported.get(node)) is None or not self._complete(d.session, d.last_seq)
-        )
+        ]
+        gone = [
+            out.shards.manifest.worker
+            for session, out in self._open.items()
+            if self._node.get(session) not in self._awaiting
+        ]
+        return sorted(asked) + sorted(gone)
 
     def wait_drained(self, timeout_s: float) -> list[str]:
         """Wait (at most `timeout_s`) until every worker asked has delivered everything; those

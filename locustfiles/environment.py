@@ -4,7 +4,7 @@
     master  seeds; writes the batches its workers send into its run directory, asks them for
             their last ones when the load stops, merges at quit
     worker  records as "worker-<index>" (with its own CPU) and sends its recordings to the master
-            over Locust's message channel (`locustfiles.relay`); closes at quit
+            over Locust's message channel (`locustfiles.relay`); at quit stops its users, then closes
 
 A worker therefore needs no path shared with the master: it may run on any machine that reaches
 the master's port. Used by
@@ -148,8 +148,10 @@ def finish(environment: Environment, wait_s: float = 10.0) -> MergeReport | None
     runner = environment.runner
     if isinstance(relay, MasterRelay):
         relay.drain()  # a master interrupted before its test stopped: the channel still runs
-    elif isinstance(relay, WorkerRelay):
-        runner.stop()  # a worker interrupted itself: its users stop before its last batches go
+    elif runner is not None and not isinstance(runner, MasterRunner):
+        # A worker or local runner a signal ends: Locust fires `quitting` before it stops the
+        # users, so they stop here, before the last batches go and the recording closes.
+        runner.stop()
     workload.close()
     run_dir = workload.settings.run_dir
     if isinstance(runner, WorkerRunner) or run_dir is None:

@@ -67,7 +67,8 @@ class MasterRelay:
         self.drained = False
 
     def drain(self) -> None:
-        """Ask every connected worker for its last batches; wait until they are written (once per test)."""
+        """Ask every connected worker for its last batches; wait until they, and those of workers
+        that stopped on their own meanwhile, are written (once per test)."""
         if self.drained:
             return
         self.drained = True
@@ -87,7 +88,7 @@ class MasterRelay:
         try:
             # On a thread of gevent's pool: the fsync then stalls only this listener (one batch at
             # a time), not the master's other greenlets (in a drill: its probes and faults).
-            ack = gevent.get_hub().threadpool.apply(self.inbox.receive, (msg.data,))
+            ack = gevent.get_hub().threadpool.apply(self.inbox.receive, (msg.data, msg.node_id))
         except ChannelError as exc:
             log.error("a recordings batch from worker %s refused: %s", msg.node_id, exc)
             return

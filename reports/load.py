@@ -25,7 +25,7 @@ from reports.ledger import Ledger, read_ledger
 from reports.members import MemberNames
 from reports.rollback import RolledBackDoc, read_rollback_files
 from reports.runbook import StepRecord, runbook_steps
-from reports.runconfig import RunConfig, read_config
+from reports.runconfig import RunConfig, run_config
 from reports.slo import SLOSpec, SLOTargets
 
 # The analysers' probe columns; the optime fields are recorded for audit and not read.
@@ -161,7 +161,7 @@ def load_run(run_dir: Path, slos: SLOTargets | None = None) -> RunData:
         runbook=runbook_steps(list(rundir.read_jsonl(run_dir / rundir.RUNBOOK, RunbookEvent))),
         alerts=alerts,
         absent=absent,
-        config=read_config(run_dir),
+        config=run_config(scenario),
         faults_declared=faults_declared,
     )
 

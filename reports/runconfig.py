@@ -15,10 +15,8 @@ Only the fields read here are validated; the rest of the scenario belongs to `ch
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contract.driver import (
@@ -83,22 +81,15 @@ class RunConfig(Result):
     workers: int
 
 
-def read_config(run_dir: Path) -> RunConfig | None:
-    """The run's configuration; None when it has no scenario.yaml. AnalysisError naming the
-    field when a value read here is invalid."""
+def run_config(scenario: dict[str, Any] | None) -> RunConfig | None:
+    """The configuration of a run's scenario.yaml as `contract.rundir.read_scenario` read it (None
+    without one). AnalysisError naming the field when a value read here is invalid."""
     from contract.rundir import SCENARIO  # noqa: PLC0415 - `hubchaos validate` needs no Arrow types
 
-    path = run_dir / SCENARIO
-    if not path.exists():
+    if scenario is None:
         return None
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise AnalysisError(f"{SCENARIO}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise AnalysisError(f"{SCENARIO}: expected a mapping")
-    try:
-        return parse_config(raw)
+        return parse_config(scenario)
     except ValueError as exc:
         raise AnalysisError(f"{SCENARIO}: {exc}") from None
 

@@ -25,6 +25,23 @@ INTERRUPTIBLE_HUBCHAOS = (
 TINY_CORPUS = "{users: 10, prompts: 50, stores: 2, vectors_per_store: 5, embedding_dim: 8}"
 
 
+def pause_a_secondary(users: int = 2) -> str:
+    """A scenario's body: 3 local members with short elections, a secondary paused 2 s into a
+    60 s load (never healed before the load ends)."""
+    return f"""\
+target:
+  backend: local
+  members: 3
+  settings: {{electionTimeoutMillis: 1000, heartbeatIntervalMillis: 200}}
+workload:
+  users: {users}
+  duration: 60s
+  corpus: {TINY_CORPUS}
+faults:
+  - {{at: 2s, kind: pause, target: secondary}}
+"""
+
+
 def hubchaos(
     *args: str | Path, timeout: float = 240, env: dict[str, str] | None = None, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:
@@ -60,7 +77,11 @@ def state_env(state: Path, **extra: str) -> dict[str, str]:
 class LiveDrill:
     """`hubchaos run` in the background; its stderr read line by line as it comes."""
 
-    def __init__(self, scenario: Path, out: Path, env: dict[str, str], *args: str) -> None:
+    def __init__(
+        self, scenario: Path, out: Path, env: dict[str, str], *args: str, own_group: bool = False
+    ) -> None:
+        """`own_group`: the drill leads its own process group, as a terminal's foreground job does,
+        so that `signal_group` reaches it and every process it started, as Ctrl-C there does."""
         self.out = out
         self.proc = subprocess.Popen(
             [sys.executable, "-c", INTERRUPTIBLE_HUBCHAOS, "run", str(scenario), "--out", str(out), *args],
@@ -69,6 +90,7 @@ class LiveDrill:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            process_group=0 if own_group else None,
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -101,6 +123,9 @@ class LiveDrill:
 
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
+
+    def signal_group(self, sig: int) -> None:
+        os.killpg(self.proc.pid, sig)
 
     def finish(self, timeout: float = 180) -> tuple[int, str, str]:
         """Exit code, stdout and the whole stderr."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,3 +92,65 @@ def test_the_stack_comes_up_and_takes_a_fault(stack_env: str, tmp_path: Path) ->
     client = docker_client()
     assert not client.containers.list(all=True, filters={"label": f"com.docker.compose.project={stack_env}"})
     assert (tmp_path / "stack" / "members" / "eu-1" / "container.log").exists()
+
+
+# --- project names ------------------------------------------------------------------------------
+
+HELPER_IMAGE = "hubchaos/debian-python:bookworm"
+
+
+@pytest.fixture
+def running_project(stack_env: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A one-service compose stack running under project `stack_env` (a container that only
+    sleeps: the project name is what is looked for, not a replica set)."""
+    net = os.environ["HUBCHAOS_NET"]
+    file = tmp_path / "stack" / "docker-compose.yml"
+    file.parent.mkdir()
+    file.write_text(
+        "x-hubchaos: {advertise_network: net}\n"
+        f"networks:\n  net:\n    ipam: {{config: [{{subnet: {net}.0/24}}]}}\n"
+        "services:\n  m0:\n"
+        f"    image: {HELPER_IMAGE}\n    command: [sleep, '600']\n"
+        "    labels: {hubchaos.member: m0}\n"
+        f"    networks: {{net: {{ipv4_address: {net}.11}}}}\n"
+    )
+    compose = [*compose_command(), "-f", str(file), "-p", stack_env]
+    run([*compose, "up", "-d"], timeout=120)
+    try:
+        yield file, stack_env
+    finally:
+        run([*compose, "down", "-v", "--remove-orphans"], timeout=120, check=False)
+
+
+def _hubchaos(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chaos", *args, "--state-dir", str(state)],
+        capture_output=True, text=True, cwd=ROOT, timeout=180, check=False,
+    )  # fmt: skip
+
+
+def test_a_project_with_no_containers_names_those_that_have_some(
+    running_project: tuple[Path, str], tmp_path: Path
+) -> None:
+    file, project = running_project
+    wrong = f"{project}-typo"
+    target = tmp_path / "target.yaml"
+    target.write_text(f"backend: compose\nfile: {file}\nproject: {wrong}\nmanage: false\n")
+    up = _hubchaos(tmp_path / "state", "cluster", "up", str(target), "--name", "attach")
+    assert up.returncode == 3, up.stderr
+    said = up.stderr.strip()
+    assert len(said.splitlines()) == 1 and "Traceback" not in said, said
+    assert f"compose project {wrong!r} has no container for service m0" in said
+    assert "compose projects with containers here: " in said and repr(project) in said
+    assert "set target.project" in said
+
+    # A registered cluster whose project has nothing left: `down` says so, naming the others.
+    spec = {"backend": "compose", "file": str(file), "project": wrong}
+    gone = create(parse_target(spec), tmp_path / "gone")
+    gone.registration = tmp_path / "state" / "clusters" / "gone" / "cluster.json"
+    gone.register()
+    down = _hubchaos(tmp_path / "state", "cluster", "down", "--name", "gone")
+    assert down.returncode == 0, down.stderr
+    assert f"note: compose project {wrong!r} had no containers, so nothing was taken down (" in down.stdout
+    assert repr(project) in down.stdout and "cluster 'gone' is down" in down.stdout
+    assert not gone.registration.exists()

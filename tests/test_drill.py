@@ -16,7 +16,7 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 from chaos_support import wait_until
-from drill_support import LiveDrill, hubchaos, scenario
+from drill_support import LiveDrill, hubchaos, pause_a_secondary, scenario
 from report_support import check_causal_anatomy
 
 from contract import rundir
@@ -195,17 +195,6 @@ faults:
     assert summary.rollback.acked == len(lost) + summary.rollback.rolled_back_present
 
 
-PAUSE_A_SECONDARY = """\
-target: {backend: local, members: 3, settings: {electionTimeoutMillis: 1000, heartbeatIntervalMillis: 200}}
-workload:
-  users: 2
-  duration: 60s
-  corpus: {users: 10, prompts: 50, stores: 2, vectors_per_store: 5, embedding_dim: 8}
-faults:
-  - {at: 2s, kind: pause, target: secondary}
-"""
-
-
 def _member_pids(out: Path) -> dict[str, int]:
     return {p.name: int((p / "db" / "mongod.lock").read_text()) for p in (out / "members").iterdir()}
 
@@ -222,7 +211,7 @@ def test_a_killed_drill_is_healed_and_stopped_by_heal_even_without_its_run_direc
     """SIGKILL the runner while a member is frozen, then delete the run directory (as a CI
     workspace cleanup does): `hubchaos heal` alone resumes the member and stops the members the
     drill left running, found from the state directory."""
-    path = scenario(tmp_path, "killed", PAUSE_A_SECONDARY)
+    path = scenario(tmp_path, "killed", pause_a_secondary())
     env = {**os.environ, "HUBCHAOS_STATE_DIR": str(tmp_path / "state")}
     out = tmp_path / "run"
     drill = LiveDrill(path, out, env)

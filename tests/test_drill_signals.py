@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 from chaos_support import wait_until
-from drill_support import ROOT, TINY_CORPUS, LiveDrill, processes_under, scenario, state_env
+from drill_support import (
+    ROOT,
+    TINY_CORPUS,
+    LiveDrill,
+    pause_a_secondary,
+    processes_under,
+    scenario,
+    state_env,
+)
 
 from chaos.backends import netns
 from contract import rundir
@@ -27,19 +35,6 @@ workload:
   users: 2
   duration: 4s
   corpus: {TINY_CORPUS}
-"""
-
-PAUSE_A_SECONDARY = f"""\
-target:
-  backend: local
-  members: 3
-  settings: {{electionTimeoutMillis: 1000, heartbeatIntervalMillis: 200}}
-workload:
-  users: 2
-  duration: 60s
-  corpus: {TINY_CORPUS}
-faults:
-  - {{at: 2s, kind: pause, target: secondary}}
 """
 
 # The phases each trigger may land in (the drill moves on while the signal travels).
@@ -100,7 +95,7 @@ def test_a_signal_in_any_phase_tears_down_and_exits_3(tmp_path: Path, trigger: s
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_during_the_load_heals_the_fault_first(tmp_path: Path, sig: int) -> None:
     state, out = tmp_path / "state", tmp_path / "run"
-    drill = LiveDrill(scenario(tmp_path, "load", PAUSE_A_SECONDARY), out, state_env(state))
+    drill = LiveDrill(scenario(tmp_path, "load", pause_a_secondary()), out, state_env(state))
     wait_until(lambda: '"action":"inject"' in _read(out / rundir.FAULTS), 120, "the pause")
     cluster_id = _cluster_id(state, out)
     drill.signal(sig)
@@ -123,7 +118,7 @@ def test_repeated_ctrl_c_waits_for_the_cleanup_and_a_third_aborts_naming_the_com
 ) -> None:
     state, out = tmp_path / "state", tmp_path / "run"
     env = state_env(state)
-    drill = LiveDrill(scenario(tmp_path, "abort", PAUSE_A_SECONDARY), out, env)
+    drill = LiveDrill(scenario(tmp_path, "abort", pause_a_secondary()), out, env)
     wait_until(lambda: '"action":"inject"' in _read(out / rundir.FAULTS), 120, "the pause")
     cluster_id = _cluster_id(state, out)
     drill.signal(signal.SIGINT)

@@ -60,15 +60,29 @@ def test_a_batch_sent_again_is_acknowledged_and_written_once(tmp_path: Path) -> 
 
 def test_a_workers_shards_close_once_its_last_batch_is_held(tmp_path: Path) -> None:
     inbox = Inbox(tmp_path)
-    inbox.receive(batch(1, ledger(1, 5)))
+    inbox.receive(batch(1, ledger(1, 5)), node="node-a")
     inbox.begin_drain(["node-a"])
     inbox.on_drained("node-a", {"session": SESSION, "last_seq": 2})  # batch 2 is still on its way
     assert inbox.undrained() == ["node-a"]
     assert not manifests(tmp_path)[0].closed
-    inbox.receive(batch(2, ledger(6, 5)))
+    inbox.receive(batch(2, ledger(6, 5)), node="node-a")
     assert inbox.undrained() == []
     (manifest,) = manifests(tmp_path)
     assert manifest.closed and manifest.ledger == 10
+
+
+def test_the_drain_waits_for_a_worker_that_left_before_it_began(tmp_path: Path) -> None:
+    """Ctrl-C reaching every process: the workers leave the master's list, then their last
+    batches arrive; the drain asks no one, and still waits for the shards they opened."""
+    inbox = Inbox(tmp_path)
+    inbox.receive(batch(1, ledger(1, 5)), node="node-a")
+    inbox.begin_drain([])
+    assert inbox.undrained() == ["worker-0"]
+    inbox.on_drained("node-a", {"session": SESSION, "last_seq": 2})
+    assert inbox.undrained() == ["worker-0"]  # its last batch is still on its way
+    inbox.receive(batch(2, ledger(6, 5)), node="node-a")
+    assert inbox.undrained() == []
+    assert manifests(tmp_path)[0].closed
 
 
 def test_a_restarted_master_cuts_what_it_wrote_but_never_acknowledged(tmp_path: Path) -> None:

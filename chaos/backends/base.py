@@ -98,7 +98,7 @@ class Cluster(ABC):
         self.cluster_id = cluster_id
         self.workdir = workdir
         self.members: list[Member] = []
-        self.notes: list[str] = []  # what a user should know about how `up()` set things up
+        self.notes: list[str] = []  # what a user should know about how `up()` or `down()` went
         self.owner: Owner | None = None
         # Where the state is kept while the cluster runs (`register`), so that another process
         # finds what this one started even if it is killed half-way through `up()`.

@@ -26,6 +26,7 @@ from contract.errors import BackendError, ScenarioError
 
 MEMBER_PORT = 27017
 OWNER_ENV = "HUBCHAOS_OWNER"
+PROJECT_LABEL = "com.docker.compose.project"
 _VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
 
 
@@ -156,24 +157,27 @@ class ComposeCluster(ContainerCluster):
         self.register()
         self.wait_primary()
 
+    def _project_containers(self, *labels: str) -> list[Any]:
+        wanted = [f"{PROJECT_LABEL}={self.target.project}", *labels]
+        return self.docker.containers.list(all=True, filters={"label": wanted})  # type: ignore[no-any-return]
+
+    def other_projects(self) -> str:
+        """Which compose projects have containers here, for a message about a project that has
+        none: the name is easy to get wrong, compose takes the file's folder's unless told."""
+        containers = self.docker.containers.list(all=True, filters={"label": [PROJECT_LABEL]})
+        projects = sorted({c.labels[PROJECT_LABEL] for c in containers} - {self.target.project})
+        if not projects:
+            return "no compose project has containers here"
+        return "compose projects with containers here: " + ", ".join(repr(p) for p in projects)
+
     def _find_containers(self) -> None:
         advertised = {m.name: m.address.rpartition(":")[0] for m in self.members}
         for spec in self.target.members:
-            found = self.docker.containers.list(
-                all=True,
-                filters={
-                    "label": [
-                        f"com.docker.compose.project={self.target.project}",
-                        f"com.docker.compose.service={spec.service}",
-                    ]
-                },
-            )
+            found = self._project_containers(f"com.docker.compose.service={spec.service}")
             if not found:
                 raise BackendError(
                     f"compose project {self.target.project!r} has no container for service "
-                    f"{spec.service}: if the stack runs under another project name (`docker compose "
-                    "ls` lists them; by default compose names it after the file's folder), set "
-                    "target.project to it"
+                    f"{spec.service} ({self.other_projects()}): set target.project to the stack's"
                 )
             container = found[0]
             self.container_ids[spec.name] = container.id
@@ -185,6 +189,12 @@ class ComposeCluster(ContainerCluster):
 
     def down(self) -> None:
         self.close_clients()
+        if self.target.manage and not self._project_containers():
+            # Compose itself says nothing when a project has nothing to take down.
+            self.notes.append(
+                f"compose project {self.target.project!r} had no containers, so nothing was taken down "
+                f"({self.other_projects()})"
+            )
         if self.target.manage:
             self.save_logs()
             # A busy daemon can still hold a removed member's endpoint when compose removes the

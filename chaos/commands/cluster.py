@@ -111,6 +111,8 @@ def down(name: str, state_dir: Path | None) -> None:
     (folder / STATE_FILE).unlink(missing_ok=True)
     if c.kind != "local":
         shutil.rmtree(folder, ignore_errors=True)
+    for note in c.notes:
+        click.echo(f"note: {note}")
     click.echo(f"cluster {name!r} is down")
 
 

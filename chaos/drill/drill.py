@@ -45,10 +45,12 @@ from chaos.backends.base import Cluster
 from chaos.backends.health import current_primary
 from chaos.drill import preflight
 from chaos.drill.directory import RunDirectory
+from chaos.drill.diskroom import describe_write_error, shortage
 from chaos.drill.live import LiveView, Snapshot
 from chaos.drill.load import LoadDriver
 from chaos.drill.monitor import HostMonitor
 from chaos.drill.probelog import ProbeLog
+from chaos.drill.runlog import LOG, run_log
 from chaos.drill.schedule import FaultSchedule
 from chaos.drill.supervisor import Supervisor
 from chaos.faults.injector import FaultInjector
@@ -147,6 +149,7 @@ class Drill:
         self._load: LoadDriver | None = None
         self._schedule: FaultSchedule | None = None
         self._runbook: RunbookPlayer | None = None
+        self._monitor: HostMonitor | None = None
         self._load_started = 0.0
         supervisor.on_abort = self._abort
 
@@ -168,6 +171,8 @@ class Drill:
             pass
         except HubchaosError as exc:
             error, code = str(exc), ExitCode(exc.exit_code)
+        except OSError as exc:  # a write under the run directory (a full disk, say)
+            error = describe_write_error(exc, self.path)
         except BaseException as exc:  # anything unforeseen: still recorded, in one line
             error = describe(exc)
         if self.supervisor.interrupted:
@@ -188,7 +193,7 @@ class Drill:
             self.view.line(f"[bold red]run interrupted:[/] {self.info.error}")
             return DrillResult(self.path, ExitCode.RUN_FAILED)
         except OSError as exc:  # a full disk, say: the run happened, its outputs are not whole
-            self._finish("failed", f"the outputs could not be written: {exc.strerror} ({exc.filename})")
+            self._finish("failed", f"the outputs are not whole: {describe_write_error(exc, self.path)}")
             self.view.line(f"[bold red]run failed:[/] {self.info.error}")
             return DrillResult(self.path, ExitCode.RUN_FAILED)
         return DrillResult(self.path, ExitCode(summary.exit_code), summary=summary)
@@ -288,7 +293,7 @@ class Drill:
             ServerStatusProbe(targets, live, connect),
         ]
         endpoint = MetricsEndpoint(Sources(self._request_tally, live.view, self._active_faults))
-        monitor = HostMonitor(self.path, pids)
+        monitor = self._monitor = HostMonitor(self.path, pids)
         for poller in pollers:
             poller.start()
         monitor.start()
@@ -349,6 +354,7 @@ class Drill:
                 loading = elapsed < total and not load.finished
                 if not loading and (runbook.done or elapsed >= limit):
                     break
+                self._check_room()
                 self.view.update(self.snapshot())
                 gevent.sleep(TICK_S)
         finally:
@@ -369,6 +375,16 @@ class Drill:
             raise runbook.failure
         if not runbook.done:
             raise RunbookError(f"the runbook did not finish within {runbook.budget_s:g} s after the load")
+
+    def _check_room(self) -> None:
+        """RunError when a write under the run directory failed or its disk is nearly full: the
+        drill ends while there is room to end it properly."""
+        failed = self.probe_log.failure or (self._monitor.failure if self._monitor else None)
+        if failed is not None:
+            raise RunError(describe_write_error(failed, self.path))
+        problem = shortage(self.path)
+        if problem is not None:
+            raise RunError(problem)
 
     def _runbook_player(self, cluster: Cluster, faults: FaultTimeline) -> RunbookPlayer:
         state = RunbookState()
@@ -447,5 +463,10 @@ def run_drill(
 ) -> DrillResult:
     with Supervisor(view.line) as supervisor:
         drill = Drill(scenario, command, out, view, supervisor, source=source)
-        with view:
-            return drill.run()
+        with view, run_log(drill.path) as errors:
+            result = drill.run()
+            if errors.count:
+                view.line(
+                    f"[yellow]{errors.count} error(s) logged by the drivers or Locust:[/] {drill.path / LOG}"
+                )
+            return result

@@ -36,6 +36,7 @@ class HostMonitor:
         self._meters: dict[str, ProcessMeter] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.failure: OSError | None = None  # the first write that failed (a full disk): the drill stops
 
     def start(self) -> None:
         self.path.parent.mkdir(exist_ok=True)
@@ -58,7 +59,10 @@ class HostMonitor:
             meter = self._meters.setdefault(name, ProcessMeter(name, ResourceRole.MEMBER))
             taken.append(meter.sample(pid))
         rows = [s for s in taken if s is not None]
-        write_jsonl(self.path, rows)
+        try:
+            write_jsonl(self.path, rows)
+        except OSError as exc:  # the shard file could not be written (a full disk): the drill reads this
+            self.failure = self.failure or exc
         return rows
 
     def _run(self) -> None:

@@ -20,10 +20,14 @@ class ProbeLog:
         self.target = run_dir / rundir.PROBES
         self._lock = threading.Lock()
         self.latest: dict[str, ProbeSample] = {}  # the newest row per observer, for the live view
+        self.failure: OSError | None = None  # the first write that failed (a full disk): the drill stops
 
     def __call__(self, samples: list[ProbeSample]) -> None:
         with self._lock:
-            write_jsonl(self.journal, samples)
+            try:
+                write_jsonl(self.journal, samples)
+            except OSError as exc:  # the probes go on for the live view; the drill reads this
+                self.failure = self.failure or exc
             for sample in samples:
                 if sample.observer == sample.member or not sample.reachable:
                     self.latest[sample.observer] = sample

@@ -189,6 +189,7 @@ def stop_orphans(state_dir: Path, report: HealReport, scope: HealScope) -> None:
         except (HubchaosError, DockerException, OSError) as exc:
             report.errors.append(f"cluster {name}: not stopped: {exc}")
             continue
+        report.notes.extend(f"cluster {name}: {note}" for note in cluster.notes)
         members = len(state.addresses)
         report.stopped.append(f"cluster {name} ({state.backend}, {members} members) of {_whose(owner)}")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from contract import safeyaml
 from contract.alerting import AlertRule
 from contract.errors import UsageError
 
@@ -87,14 +88,14 @@ def _alerting_rules(path: Path, document: Any) -> tuple[AlertRule, ...]:
     return tuple(found)
 
 
+def _document(path: Path) -> Any:
+    """The file's YAML, through the bounded reader: rule files come with the scenario."""
+    return safeyaml.read(path, f"alert rules {path}").data
+
+
 @cache
 def _read(path: Path, mtime: float) -> RuleFile:
-    try:
-        document = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"alert rules {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise UsageError(f"alert rules {path}: cannot be read ({exc})") from None
+    document = _document(path)
     return RuleFile(path, document, _alerting_rules(path, document))
 
 
@@ -120,7 +121,7 @@ def write_for_drill(
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for i, path in enumerate(paths):
-        document = yaml.safe_load(path.read_text())
+        document = _document(path)
         for group in document["groups"]:
             for rule in group["rules"]:
                 evaluated = _override(str(rule.get("alert")), overrides) if "alert" in rule else None
