@@ -4,12 +4,14 @@ so a worker on another machine needs no settings file, no shared disk and no cop
     worker                                        master
     JOIN {version}                       ──►      (any other hubchaos version: refused)
                                          ◄──      SETTINGS {settings}
-    the settings validated and dumped again
+    the settings validated, their user
+    classes imported, the settings dumped
     JOINED {settings} or {problem}       ──►      the dump must equal what was sent
                                          ◄──      WELCOME, or REFUSED {problem} at any step
 
 Validation on the worker reads its `HUBCHAOS_*` variables and its own schema, so a worker whose
-environment or version would run different settings is refused by name, never run.
+environment or version would run different settings, or that cannot import the user classes
+they name, is refused by name, never run.
 """
 
 from __future__ import annotations
