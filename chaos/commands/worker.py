@@ -23,7 +23,7 @@ def worker(master: str, join_timeout: float) -> None:
 
     Needs this project's checkout (the same version as the master's) and a route to the cluster;
     no shared disk: settings come from the master, recordings go to it. Ends when the drill's
-    load ends. Exit codes: 0 done, 3 refused or no master.
+    load ends. Exit codes: 0 done, 2 a bad --master, 3 refused or no master.
     """
     try:
         endpoint = Endpoint.parse(master)
