@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from contract.errors import AnalysisError
+from contract.errors import AnalysisError, ScenarioError
 from reports.load import load_slos
 from reports.slo import ALL_OPERATIONS, DEFAULT_PROFILE, FaultClass, LatencyTarget, SLOSpec, profile_targets
 
@@ -98,13 +98,20 @@ def test_without_a_scenario_the_profile_applies(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("text", "error", "message"),
     [
-        ("slos:\n  rto_s: {zone: 3}\n", r"scenario.yaml: slos.rto_s.zone.\[key\]: Input should be"),
-        ("slos: [1, 2\n", "scenario.yaml:2: invalid YAML: expected"),
+        (
+            "slos:\n  rto_s: {zone: 3}\n",
+            AnalysisError,
+            r"scenario.yaml: slos.rto_s.zone.\[key\]: Input should be",
+        ),
+        # Not YAML at all: refused as the bounded reader refuses any hostile file (exit 2).
+        ("slos: [1, 2\n", ScenarioError, "scenario.yaml:2: invalid YAML: expected"),
     ],
 )
-def test_a_bad_scenario_is_an_analysis_error_naming_it(tmp_path: Path, text: str, message: str) -> None:
+def test_a_bad_scenario_is_refused_naming_it(
+    tmp_path: Path, text: str, error: type[Exception], message: str
+) -> None:
     (tmp_path / "scenario.yaml").write_text(text)
-    with pytest.raises(AnalysisError, match=message):
+    with pytest.raises(error, match=message):
         load_slos(tmp_path)

@@ -5,7 +5,6 @@ in the ledger whatever the order in which the processes heard the signal."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ workload:
     assert "Traceback" not in stderr, stderr
     ledger = pq.read_table(out / rundir.LEDGER, columns=["write_id", "collection", "token"]).to_pandas()
     tokens = set(ledger["token"].dropna())
-    database = json.loads((out / "workload-settings.json").read_text()).get("database", "hub")
+    database = (rundir.read_scenario(out) or {})["workload"]["database"]
     client = rs.client()
     unrecorded: list[tuple[str, Any]] = []
     written = 0
