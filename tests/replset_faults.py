@@ -70,7 +70,7 @@ def check_all_fault_kinds(cluster: Cluster, journal_dir: Path) -> None:
     fault = inj.inject(Pause(target="secondary"))
     (paused,) = fault.members
     # `docker pause` can return a moment before the container's cgroup is frozen.
-    wait_until(lambda: state_of(cluster, paused) == "(not reachable)", 5, f"{paused} to stop answering")
+    wait_until(lambda: state_of(cluster, paused) == "(not reachable)", 30, f"{paused} to stop answering")
     primary = cluster.wait_primary().name
     address = cluster.member(paused).address
 

@@ -85,7 +85,7 @@ def test_the_stack_comes_up_and_takes_a_fault(stack_env: str, tmp_path: Path) ->
         fault = inj.inject(Pause(target="us-1"))
         # `docker pause` can return a moment before the container's cgroup is frozen.
         wait_until(
-            lambda: cluster.member_status("us-1").state == "(not reachable)", 5, "us-1 to stop answering"
+            lambda: cluster.member_status("us-1").state == "(not reachable)", 30, "us-1 to stop answering"
         )
         inj.heal(fault)
         cluster.wait_healthy(timeout=60)
