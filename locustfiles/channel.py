@@ -166,6 +166,7 @@ class Uplink:
         self._seq = 0
         self._unacked: dict[int, _Sent] = {}
         self._sealed = False
+        self._gave_up = False
         self._progress = time.monotonic()  # the last acknowledgement, or the first batch sent after it
         self._cond = threading.Condition()
 
@@ -229,8 +230,10 @@ class Uplink:
         self._sealed = False
 
     def close(self) -> None:
-        """Finish (unless the master's drain did), and say in the log what was delivered."""
-        left = len(self._unacked) if self._sealed else self.finish(2 * self.settings.resend_after_s)
+        """Finish (unless the master's drain did, or does), and say in the log what was delivered."""
+        patience = 2 * self.settings.resend_after_s
+        # Sealed by a drain, which may still await acknowledgements; a gone master sends none.
+        left = self.finish(patience) if not self._sealed else self.settle(0.0 if self._gave_up else patience)
         self.manifest.closed = True
         worker = self.manifest.worker
         if left:
@@ -256,7 +259,7 @@ class Uplink:
     def _give_up(self) -> None:
         """The master acknowledged nothing for `drain_timeout_s` with the window full: it is gone
         (a Locust worker cannot join a restarted one), so stop waiting, and the users with it."""
-        self._sealed = True
+        self._sealed = self._gave_up = True
         log.error(
             "%s: the master acknowledged no batch for %.0f s; recording stops here",
             self.manifest.worker,

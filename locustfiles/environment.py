@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from pymongo import MongoClient
 
 from locustfiles.merge import MergeReport, merge_run
-from locustfiles.relay import MasterRelay, WorkerRelay
+from locustfiles.relay import MasterRelay, WorkerRelay, stop_users
 from locustfiles.settings import WorkloadSettings, load_settings
 from locustfiles.tally import REPORT_KEY
 from locustfiles.workload import Workload
@@ -141,17 +141,24 @@ def prepare_classes(classes: list[Any], client: MongoClient[Any], settings: Work
     return lines
 
 
+def drain(environment: Environment) -> None:
+    """A master's: its workers' last recordings, while the message channel still runs (before
+    the runner's `quit`). Nothing elsewhere."""
+    relay = _relays.get(environment)
+    if isinstance(relay, MasterRelay):
+        relay.drain()
+
+
 def finish(environment: Environment, wait_s: float = 10.0) -> MergeReport | None:
     """Close this process's recording and, outside a worker, merge the run directory."""
     workload = workload_for(environment)
-    relay = _relays.get(environment)
     runner = environment.runner
-    if isinstance(relay, MasterRelay):
-        relay.drain()  # a master interrupted before its test stopped: the channel still runs
-    elif runner is not None and not isinstance(runner, MasterRunner):
+    if isinstance(runner, MasterRunner):
+        drain(environment)  # a master interrupted before its test stopped: the channel still runs
+    elif isinstance(runner, (WorkerRunner, LocalRunner)):
         # A worker or local runner a signal ends: Locust fires `quitting` before it stops the
         # users, so they stop here, before the last batches go and the recording closes.
-        runner.stop()
+        stop_users(runner)
     workload.close()
     run_dir = workload.settings.run_dir
     if isinstance(runner, WorkerRunner) or run_dir is None:

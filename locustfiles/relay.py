@@ -2,8 +2,9 @@
 (`register_message`/`send_message`) between a worker and its master.
 
 A worker records through an `Uplink`; when the load stops, the master asks every worker for its
-last batches (`drain`) before Locust's quit closes the message channel, and each worker stops its
-users first, so nothing they recorded is left behind.
+last batches (`drain`) before Locust's quit closes the message channel (the drill drains before
+it quits the runner: a runner whose workers all stopped on their own quits without a test
+stop), and each worker stops its users first, so nothing they recorded is left behind.
 """
 
 from __future__ import annotations
@@ -13,13 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
 
 from locustfiles.channel import ACK, BATCH, DRAIN, DRAINED, ChannelError, Drained, Inbox, Uplink
 from locustfiles.settings import RecorderSettings
 from locustfiles.workload import Workload
 
 log = logging.getLogger(__name__)
+
+
+def stop_users(runner: WorkerRunner | LocalRunner, timeout_s: float = 10.0) -> None:
+    """Stop the runner's users and wait until every one has ended, its last ledger entry made: a
+    `stop()` while another is under way (a worker's Ctrl-C during its master's drain) returns
+    before the first has killed them all."""
+    runner.stop()
+    runner.user_greenlets.join(timeout=timeout_s)
 
 
 class WorkerRelay:
@@ -46,7 +55,7 @@ class WorkerRelay:
             self.uplink.on_ack(msg.data)
 
     def _on_drain(self, msg: Any, **_: Any) -> None:
-        self.runner.stop()  # the users stop before the last flush (a quitting master stops them later)
+        stop_users(self.runner)  # before the last flush (a quitting master stops them later)
         self.workload.flush()
         if self.uplink is None:
             self.runner.send_message(DRAINED, Drained(session="", last_seq=0).model_dump())
@@ -59,19 +68,26 @@ class MasterRelay:
         self.runner = runner
         self.settings = settings
         self.inbox = Inbox(run_dir)
-        self.drained = False
+        self._drain: gevent.Greenlet | None = None
         runner.register_message(BATCH, self._on_batch)
         runner.register_message(DRAINED, self._on_drained)
 
     def started(self) -> None:
-        self.drained = False
+        self._drain = None
 
     def drain(self) -> None:
         """Ask every connected worker for its last batches; wait until they, and those of workers
-        that stopped on their own meanwhile, are written (once per test)."""
-        if self.drained:
-            return
-        self.drained = True
+        that stopped on their own meanwhile, are written (once per test).
+
+        Asked from one of the runner's own greenlets (Locust stops the test from its message
+        listener when the last worker quits), the drain goes on in a greenlet of its own, for that
+        listener has the batches to receive; a later call waits for it."""
+        if self._drain is None:
+            self._drain = gevent.spawn(self._ask_and_wait)
+        if gevent.getcurrent() not in self.runner.greenlet:
+            self._drain.join()
+
+    def _ask_and_wait(self) -> None:
         nodes = [c.id for c in self.runner.clients.all if c.state != STATE_MISSING]
         self.inbox.begin_drain(nodes)
         self.runner.send_message(DRAIN)

@@ -226,14 +226,9 @@ def delivered_once(run_dir: Path, run: Distributed) -> dict[str, int]:
     return per_worker
 
 
-# Ctrl-C to the master: in some runs its drain ends before a worker's last batch is acknowledged
-# (the known loss of tests/test_drill_workers_interrupted.py), so it is an expected failure.
-MASTER_DRAIN_RACE = pytest.mark.xfail(reason="the master's drain can end before a worker's last batch")
-
-
 @pytest.mark.parametrize(
     "interrupted",
-    [pytest.param(None, id="master", marks=MASTER_DRAIN_RACE), pytest.param(0, id="a worker")],
+    [pytest.param(None, id="master"), pytest.param(0, id="a worker")],
 )
 def test_a_ctrl_c_mid_load_loses_nothing_a_worker_recorded(
     single_member: Any, tmp_path: Path, interrupted: int | None

@@ -25,7 +25,7 @@ from chaos.backends.processes import free_port
 from chaos.endpoint import Endpoint
 from chaos.scenario.model import Stage, Workload
 from contract.errors import RunError
-from locustfiles.environment import attach, finish
+from locustfiles.environment import attach, drain, finish
 from locustfiles.join import Gate, worker_settings
 from locustfiles.merge import MergeReport
 
@@ -141,6 +141,9 @@ class LoadDriver:
 
     def stop(self) -> MergeReport | None:
         """Stop every user, close the recording and merge the workers' shards."""
+        # The workers' last batches first: once they all stopped on their own (a Ctrl-C reaches
+        # them too), Locust's quit ends the message channel without a test stop, so no drain.
+        drain(self.environment)
         self.runner.quit()
         self._stop_workers()
         return finish(self.environment)
