@@ -44,18 +44,46 @@ _FLAGS = ("ok", "is_write", "response_size")
 
 def encode(events: list[RequestEvent]) -> pa.Table:
     """A batch of events in the shards' form."""
-    start = np.rint(np.array([e.t_start for e in events], dtype=np.float64) * 1e6).astype(np.int64)
-    duration = np.rint(np.array([e.duration_ms for e in events], dtype=np.float64) * 1e3).astype(np.int64)
-    end = np.rint(np.array([e.t_end for e in events], dtype=np.float64) * 1e6).astype(np.int64)
+    return _encode(
+        np.array([e.t_start for e in events], dtype=np.float64),
+        np.array([e.duration_ms for e in events], dtype=np.float64),
+        np.array([e.t_end for e in events], dtype=np.float64),
+        {name: pa.array([getattr(e, name) for e in events], pa.string()) for name in _TEXTS},
+        {
+            name: pa.array([getattr(e, name) for e in events], SHARD_SCHEMA.field(name).type)
+            for name in _FLAGS
+        },
+    )
+
+
+def encode_table(table: pa.Table) -> pa.Table:
+    """Rows in the run directory's form (`decode`'s), as one batch in the shards' form."""
+    return _encode(
+        table.column("t_start").to_numpy(),
+        table.column("duration_ms").to_numpy(),
+        table.column("t_end").to_numpy(),
+        {name: table.column(name).combine_chunks() for name in _TEXTS},
+        {name: table.column(name).combine_chunks() for name in _FLAGS},
+    )
+
+
+def _encode(
+    t_start: np.ndarray,
+    duration_ms: np.ndarray,
+    t_end: np.ndarray,
+    texts: dict[str, pa.Array],
+    flags: dict[str, pa.Array],
+) -> pa.Table:
+    start = np.rint(t_start * 1e6).astype(np.int64)
+    duration = np.rint(duration_ms * 1e3).astype(np.int64)
+    end = np.rint(t_end * 1e6).astype(np.int64)
     columns: dict[str, pa.Array] = {
         "t_start_us": pa.array(np.diff(start, prepend=0)),
         "duration_us": pa.array(duration),
         "t_end_us": pa.array(end - start - duration),
+        **{name: texts[name].dictionary_encode() for name in _TEXTS},
+        **flags,
     }
-    for name in _TEXTS:
-        columns[name] = pa.array([getattr(e, name) for e in events], pa.string()).dictionary_encode()
-    for name in _FLAGS:
-        columns[name] = pa.array([getattr(e, name) for e in events], SHARD_SCHEMA.field(name).type)
     return pa.table({name: columns[name] for name in SHARD_SCHEMA.names}, schema=SHARD_SCHEMA)
 
 

@@ -7,16 +7,23 @@ duplicate or a missing n is visible. A batch recorded twice (a flush cut short b
 made again) is recorded once: the ledger keeps one row per write id, the events one row per
 identical event, and the report counts what it dropped. It is idempotent: shards stay, and
 merging again rewrites the same files.
+
+Memory stays bounded however long the run: the rows are first spilled by start time into
+buckets of `BUCKET_S` (files in the shards' own compact form, in a temporary folder of the run
+directory), then each bucket in turn is sorted, deduplicated and appended to the merged file.
+A row recorded twice shares its start time with its copy, so both fall in one bucket.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -42,9 +49,12 @@ from contract.rundir import (
     to_table,
     write_jsonl,
 )
-from locustfiles.shards import STREAM_SUFFIX, Manifest, StreamRead, manifests, read_events, read_stream
+from locustfiles import eventcodec
+from locustfiles.shards import STREAM_SUFFIX, WRITE_OPTIONS, Manifest, StreamBatches, manifests, read_stream
 
 LISTED_MAX = 100  # ids listed per problem; the counts are exact
+BUCKET_S = 600.0  # the start times sorted at once: a day-long run's merge holds ten minutes of rows
+SPILL = ".merging"  # the merge's temporary folder in the run directory
 SHOWN_MAX = 3  # ids shown per problem in the one-line description
 # Of two rows of one write, the one kept: an acknowledgement is the claim the data-loss check tests.
 _STATUS_RANK = {WriteStatus.ACKED.value: 0, WriteStatus.INDETERMINATE.value: 1, WriteStatus.FAILED.value: 2}
@@ -113,20 +123,114 @@ def _readable_manifests(run_dir: Path) -> list[Manifest]:
         return []
 
 
-def _merge_streams(
-    folder: Path, schema: pa.Schema, report: MergeReport, read_shard: Callable[[Path], StreamRead]
-) -> tuple[pa.Table, dict[str, int]]:
-    tables = []
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of row as the merge handles it: its shards, its merged file and forms."""
+
+    shards: str  # the folder of shard files
+    merged: str  # the merged file
+    schema: pa.Schema  # the merged file's
+    spill_schema: pa.Schema  # the buckets' files' (the shards' compact form where there is one)
+    decode: Callable[[pa.Table], pa.Table]  # shard or bucket rows -> the merged form
+    encode: Callable[[pa.Table], pa.Table]  # merged form -> the buckets' form
+
+
+def _as_ledger(table: pa.Table) -> pa.Table:
+    return table.select(LEDGER_SCHEMA.names).cast(LEDGER_SCHEMA)
+
+
+_EVENTS = _Kind(
+    EVENTS_SHARDS,
+    EVENTS,
+    REQUEST_EVENT_SCHEMA,
+    eventcodec.SHARD_SCHEMA,
+    eventcodec.decode,
+    eventcodec.encode_table,
+)
+_LEDGER = _Kind(LEDGER_SHARDS, LEDGER, LEDGER_SCHEMA, LEDGER_SCHEMA, _as_ledger, _as_ledger)
+
+
+class _Buckets:
+    """Rows spilled by start time into one stream file per `span_s`, read back a bucket at a
+    time in time order (each file deleted once read). Rows wait in memory until `pending_max`
+    have come, so that the spill writes few large batches (a shard's batch is one flush)."""
+
+    def __init__(self, folder: Path, kind: _Kind, span_s: float, pending_max: int = 200_000) -> None:
+        self.folder = folder
+        self.kind = kind
+        self.span_s = span_s
+        self.pending_max = pending_max
+        self._writers: dict[int, tuple[BinaryIO, pa.ipc.RecordBatchStreamWriter]] = {}
+        self._pending: dict[int, list[pa.Table]] = defaultdict(list)
+        self._pending_rows = 0
+        folder.mkdir()
+
+    def add(self, table: pa.Table) -> None:
+        keys = np.floor(table.column("t_start").to_numpy() / self.span_s).astype(np.int64)
+        for key in np.unique(keys):
+            part = table if keys[0] == keys[-1] == key else table.filter(pa.array(keys == key))
+            self._pending[int(key)].append(part)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= self.pending_max:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        for key, parts in self._pending.items():
+            if key not in self._writers:
+                sink = (self.folder / f"{key}{STREAM_SUFFIX}").open("wb")
+                self._writers[key] = (
+                    sink,
+                    pa.ipc.new_stream(sink, self.kind.spill_schema, options=WRITE_OPTIONS),
+                )
+            self._writers[key][1].write_table(self.kind.encode(pa.concat_tables(parts)))
+        self._pending.clear()
+        self._pending_rows = 0
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        self._write_pending()
+        for key in sorted(self._writers):
+            sink, writer = self._writers.pop(key)
+            writer.close()
+            sink.close()
+            path = self.folder / f"{key}{STREAM_SUFFIX}"
+            table = self.kind.decode(read_stream(path, self.kind.spill_schema).table)
+            path.unlink()
+            yield table.sort_by([("t_start", "ascending")])
+
+
+def _spill(run_dir: Path, buckets: _Buckets, report: MergeReport) -> dict[str, int]:
+    """Every complete batch of the kind's shards into `buckets`; rows read per shard stem."""
+    folder = run_dir / buckets.kind.shards
     rows: dict[str, int] = {}
     for path in sorted(folder.glob(f"*{STREAM_SUFFIX}")) if folder.is_dir() else []:
-        read = read_shard(path)
         stem = path.name.removesuffix(STREAM_SUFFIX)
-        rows[stem] = read.table.num_rows
-        if read.torn:
+        stream = StreamBatches(path)
+        rows[stem] = 0
+        for batch in stream:
+            table = buckets.kind.decode(pa.Table.from_batches([batch]))
+            rows[stem] += table.num_rows
+            buckets.add(table)
+        if stream.torn:
             report.torn.append(f"{folder.name}/{path.name}")
-        tables.append(read.table)
-    merged = pa.concat_tables(tables) if tables else schema.empty_table()
-    return merged.sort_by([("t_start", "ascending")]), rows
+    return rows
+
+
+def _merge_kind(
+    run_dir: Path, spill: Path, kind: _Kind, report: MergeReport, dedupe: Callable[[pa.Table], pa.Table]
+) -> tuple[int, dict[str, int]]:
+    """Spill, then sort, deduplicate and write bucket by bucket; rows written, rows read per stem."""
+    buckets = _Buckets(spill / kind.shards, kind, BUCKET_S)
+    rows = _spill(run_dir, buckets, report)
+    target = run_dir / kind.merged
+    tmp = target.with_suffix(".tmp")
+    written = 0
+    with pq.ParquetWriter(tmp, kind.schema, compression="zstd") as out:
+        for bucket in buckets:
+            table = dedupe(bucket)
+            out.write_table(table)
+            written += table.num_rows
+    os.replace(tmp, target)
+    return written, rows
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
@@ -146,19 +250,20 @@ def _dedupe_events(events: pa.Table, report: MergeReport) -> pa.Table:
     candidates = np.unique(np.concatenate([repeats - 1, repeats]))
     frame = events.take(candidates).to_pandas()
     twice = candidates[frame.duplicated().to_numpy()]
-    report.duplicate_events = len(twice)
+    report.duplicate_events += len(twice)
     keep = np.ones(events.num_rows, dtype=bool)
     keep[twice] = False
     return events.filter(pa.array(keep))
 
 
-def _dedupe_ledger(ledger: pa.Table, report: MergeReport) -> pa.Table:
-    """One row per write id; `ledger` is time-ordered and stays so."""
+def _dedupe_ledger(ledger: pa.Table, report: MergeReport, numbers: _WriteNumbers) -> pa.Table:
+    """One row per write id (a write's rows share its start time); `ledger` is time-ordered and
+    stays so. Its write ids' numbers go into `numbers`."""
     counts = Counter(ledger.column("write_id").to_pylist())
     dups = sorted(w for w, c in counts.items() if c > 1)
-    report.duplicates = sum(counts[w] - 1 for w in dups)
-    report.duplicate_write_ids = dups[:LISTED_MAX]
-    _check_gaps(counts, report)
+    report.duplicates += sum(counts[w] - 1 for w in dups)
+    report.duplicate_write_ids = sorted([*report.duplicate_write_ids, *dups])[:LISTED_MAX]
+    numbers.add(counts)
     if not dups:
         return ledger
     frame = ledger.to_pandas()
@@ -167,20 +272,34 @@ def _dedupe_ledger(ledger: pa.Table, report: MergeReport) -> pa.Table:
     return pa.Table.from_pandas(kept.drop(columns="_rank"), schema=ledger.schema, preserve_index=False)
 
 
-def _check_gaps(counts: Counter[str], report: MergeReport) -> None:
-    numbers: dict[str, set[int]] = defaultdict(set)
-    for write_id in counts:
-        worker, _, n = write_id.rpartition("-")
-        if n.isdigit():  # another writer's ids (a third-party workload's) have no gaps to find
-            numbers[worker].add(int(n))
-    missing = [
-        f"{worker}-{n}"
-        for worker, seen in sorted(numbers.items())
-        for n in range(1, max(seen) + 1)
-        if n not in seen
-    ]
-    report.missing = len(missing)
-    report.missing_write_ids = missing[:LISTED_MAX]
+class _WriteNumbers:
+    """The n of every `<worker>-<n>` write id seen, per worker, as arrays (a day's ledger holds
+    tens of millions); then the gaps."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, list[np.ndarray]] = defaultdict(list)
+
+    def add(self, write_ids: Collection[str]) -> None:
+        numbers: dict[str, list[int]] = defaultdict(list)
+        for write_id in write_ids:
+            worker, _, n = write_id.rpartition("-")
+            if n.isdigit():  # another writer's ids (a third-party workload's) have no gaps to find
+                numbers[worker].append(int(n))
+        for worker, ns in numbers.items():
+            self._seen[worker].append(np.array(ns, dtype=np.int64))
+
+    def check(self, report: MergeReport) -> None:
+        missing: list[str] = []
+        report.missing = 0
+        for worker, chunks in sorted(self._seen.items()):
+            seen = np.concatenate(chunks)
+            absent = np.ones(int(seen.max()) + 1, dtype=bool)
+            absent[0] = False
+            absent[seen] = False
+            gaps = np.flatnonzero(absent)
+            report.missing += len(gaps)
+            missing += [f"{worker}-{n}" for n in gaps[: LISTED_MAX - len(missing)]]
+        report.missing_write_ids = missing
 
 
 def merge_run(run_dir: Path, expect_workers: Collection[str] = (), wait_s: float = 10.0) -> MergeReport:
@@ -196,16 +315,23 @@ def merge_run(run_dir: Path, expect_workers: Collection[str] = (), wait_s: float
         shards=len(found),
         unclosed=sorted(m.stem for m in found if not m.closed),
     )
-    events, event_rows = _merge_streams(run_dir / EVENTS_SHARDS, REQUEST_EVENT_SCHEMA, report, read_events)
-    ledger, ledger_rows = _merge_streams(run_dir / LEDGER_SHARDS, LEDGER_SCHEMA, report, _read_ledger)
+    numbers = _WriteNumbers()
+    spill = run_dir / SPILL
+    shutil.rmtree(spill, ignore_errors=True)  # a merge that was killed
+    spill.mkdir()
+    try:
+        report.events, event_rows = _merge_kind(
+            run_dir, spill, _EVENTS, report, lambda t: _dedupe_events(t, report)
+        )
+        report.ledger, ledger_rows = _merge_kind(
+            run_dir, spill, _LEDGER, report, lambda t: _dedupe_ledger(t, report, numbers)
+        )
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+    numbers.check(report)
     for m in found:
         if event_rows.get(m.stem, 0) < m.events or ledger_rows.get(m.stem, 0) < m.ledger:
             report.short.append(m.stem)
-    events = _dedupe_events(events, report)
-    ledger = _dedupe_ledger(ledger, report)
-    _write_parquet(events, run_dir / EVENTS)
-    _write_parquet(ledger, run_dir / LEDGER)
-    report.events, report.ledger = events.num_rows, ledger.num_rows
 
     discovery: list[DiscoveryEvent] = []
     folder = run_dir / DISCOVERY_SHARDS
@@ -238,11 +364,8 @@ def merge_resources(run_dir: Path) -> int:
 def current_ledger(run_dir: Path) -> list[LedgerEntry]:
     """The ledger as the shards hold it now, while the load still runs (a torn last batch of a
     shard being written is left out): what a restore in the middle of a drill is checked by."""
-    table, _ = _merge_streams(
-        run_dir / LEDGER_SHARDS, LEDGER_SCHEMA, MergeReport(0, 0, 0, [], 0), _read_ledger
-    )
-    return [LedgerEntry(**row) for row in table.to_pylist()]
-
-
-def _read_ledger(path: Path) -> StreamRead:
-    return read_stream(path, LEDGER_SCHEMA)
+    folder = run_dir / LEDGER_SHARDS
+    paths = sorted(folder.glob(f"*{STREAM_SUFFIX}")) if folder.is_dir() else []
+    tables = [_as_ledger(read_stream(path, LEDGER_SCHEMA).table) for path in paths]
+    table = pa.concat_tables(tables) if tables else LEDGER_SCHEMA.empty_table()
+    return [LedgerEntry(**row) for row in table.sort_by([("t_start", "ascending")]).to_pylist()]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -207,27 +207,40 @@ class StreamRead:
     torn: bool  # the file ended inside a batch (its writer was killed mid-write)
 
 
-def read_stream(path: Path, schema: pa.Schema) -> StreamRead:
-    """Every complete batch of a stream file, tolerating a torn tail or an empty file (then an
-    empty table of `schema`)."""
-    batches: list[pa.RecordBatch] = []
-    torn = False
-    with pa.OSFile(str(path)) as source:
-        try:
-            reader = pa.ipc.open_stream(source)
-        except (pa.ArrowInvalid, OSError):
-            return StreamRead(schema.empty_table(), torn=path.stat().st_size > 0)
-        while True:
+class StreamBatches:
+    """Every complete batch of a stream file in turn, tolerating a torn tail or an empty file;
+    once they are read, `torn` says whether the file ended inside a batch."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.torn = False
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        with pa.OSFile(str(self.path)) as source:
             try:
-                batches.append(reader.read_next_batch())
-            except StopIteration:
-                break
+                reader = pa.ipc.open_stream(source)
             except (pa.ArrowInvalid, OSError):
-                torn = True
-                break
+                self.torn = self.path.stat().st_size > 0
+                return
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except (pa.ArrowInvalid, OSError):
+                    self.torn = True
+                    return
+                yield batch
+
+
+def read_stream(path: Path, schema: pa.Schema) -> StreamRead:
+    """Every complete batch of a stream file (see `StreamBatches`); an empty table of `schema`
+    when there is none."""
+    stream = StreamBatches(path)
+    batches = list(stream)
     # The stream's own schema: a reader may take more than one form of a kind (locustfiles/eventcodec.py).
     table = pa.Table.from_batches(batches) if batches else schema.empty_table()
-    return StreamRead(table, torn)
+    return StreamRead(table, stream.torn)
 
 
 def read_events(path: Path) -> StreamRead:

@@ -24,6 +24,7 @@ from contract.rundir import (
     read_jsonl,
     to_table,
 )
+from locustfiles import merge
 from locustfiles.eventcodec import SHARD_SCHEMA, encode
 from locustfiles.merge import MergeError, merge_run
 from locustfiles.recorder import Recorder
@@ -96,6 +97,14 @@ def test_buffer_is_bounded(tmp_path: Path) -> None:
     assert recorder.manifest.events == 2500
 
 
+@pytest.fixture(params=[merge.BUCKET_S, 0.7], ids=["one bucket", "many buckets"])
+def buckets(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> float:
+    """The merge's result is the same whether the run's start times fit one bucket or span many."""
+    monkeypatch.setattr(merge, "BUCKET_S", request.param)
+    return float(request.param)
+
+
+@pytest.mark.usefixtures("buckets")
 def test_merge_of_two_workers_is_complete_and_ordered(tmp_path: Path) -> None:
     a, b = Recorder(tmp_path, "worker-0", FAST), Recorder(tmp_path, "worker-1", FAST)
     for i in range(1, 301):
@@ -119,12 +128,15 @@ def test_merge_of_two_workers_is_complete_and_ordered(tmp_path: Path) -> None:
     assert [e.t for e in read_jsonl(tmp_path / DISCOVERY, DiscoveryEvent)] == [3.0, 5.0]
     again = merge_run(tmp_path, wait_s=0)  # idempotent
     assert (again.events, again.ledger) == (600, 600)
+    assert not (tmp_path / merge.SPILL).exists()
 
 
+@pytest.mark.usefixtures("buckets")
 def test_merge_reports_gaps_and_duplicates(tmp_path: Path) -> None:
     (tmp_path / LEDGER_SHARDS).mkdir()
     shard = StreamShard(tmp_path / LEDGER_SHARDS / "w.0.arrows", LEDGER_SCHEMA)
-    shard.append(to_table([entry("w-1"), entry("w-2"), entry("w-2"), entry("w-5")], LEDGER_SCHEMA))
+    rows = [entry("w-1", 1.0), entry("w-2", 2.0), entry("w-2", 2.0), entry("w-5", 3.0)]
+    shard.append(to_table(rows, LEDGER_SCHEMA))
     shard.close()
     report = merge_run(tmp_path, wait_s=0)
     assert not report.complete
@@ -135,6 +147,7 @@ def test_merge_reports_gaps_and_duplicates(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.usefixtures("buckets")
 def test_a_batch_recorded_twice_is_merged_once_and_counted(tmp_path: Path) -> None:
     """A flush cut short by a signal and made again: the ledger keeps one row per write id (the
     acknowledged one when they differ), the events one row per event; the run is still whole."""

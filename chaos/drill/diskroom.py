@@ -4,7 +4,8 @@ Everything a drill keeps lives under its run directory: the local members' data,
 recordings, run.json and the report. A disk that fills up there would fail the members, the
 recorders and the probes at random places, and leave nothing whole to say so. The drill stops
 instead while there is still room to end properly: the recordings merged (the merged files are
-no larger than the shards and journals they come from) and the outputs written.
+no larger than the shards and journals they come from; the merge's time buckets, as large as the
+shards, are deleted as it goes) and the outputs written.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ def _size(path: Path) -> int:
 
 
 def recorded_bytes(run_dir: Path) -> int:
-    """The size of what merging reads, and may write again."""
-    return sum(_size(run_dir / name) for name in _MERGED)
+    """The room merging needs: what it reads, which it may write again, and the request events
+    and ledger once more, spilled by time before they are sorted (as compact as their shards)."""
+    spilled = _size(run_dir / rundir.EVENTS_SHARDS) + _size(run_dir / rundir.LEDGER_SHARDS)
+    return sum(_size(run_dir / name) for name in _MERGED) + spilled
 
 
 def mib(n: int) -> str:
