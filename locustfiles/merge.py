@@ -292,14 +292,19 @@ class _WriteNumbers:
         missing: list[str] = []
         report.missing = 0
         for worker, chunks in sorted(self._seen.items()):
-            seen = np.concatenate(chunks)
-            absent = np.ones(int(seen.max()) + 1, dtype=bool)
-            absent[0] = False
-            absent[seen] = False
-            gaps = np.flatnonzero(absent)
-            report.missing += len(gaps)
-            missing += [f"{worker}-{n}" for n in gaps[: LISTED_MAX - len(missing)]]
-        report.missing_write_ids = missing
+            seen = np.unique(np.concatenate(chunks))
+            seen = seen[seen > 0]
+            if not len(seen):
+                continue
+            report.missing += int(seen[-1]) - len(seen)
+            # Each gap runs from one more than a number seen (or 1) to one less than the next.
+            after = np.concatenate([[0], seen[:-1]])
+            for i in np.flatnonzero(seen - after > 1):
+                first, last = int(after[i]) + 1, int(seen[i]) - 1
+                missing += [f"{worker}-{n}" for n in range(first, min(last, first + LISTED_MAX) + 1)]
+                if len(missing) >= LISTED_MAX:
+                    break
+        report.missing_write_ids = missing[:LISTED_MAX]
 
 
 def merge_run(run_dir: Path, expect_workers: Collection[str] = (), wait_s: float = 10.0) -> MergeReport:

@@ -147,6 +147,18 @@ def test_merge_reports_gaps_and_duplicates(tmp_path: Path) -> None:
     )
 
 
+def test_a_gap_of_a_billion_write_ids_is_counted_without_listing_it(tmp_path: Path) -> None:
+    """The gap check holds the numbers seen, not the numbers missing."""
+    (tmp_path / LEDGER_SHARDS).mkdir()
+    shard = StreamShard(tmp_path / LEDGER_SHARDS / "w.0.arrows", LEDGER_SCHEMA)
+    rows = [entry("w-1"), entry("w-2"), entry("w-1000000000"), entry("v-2"), entry("order-a")]
+    shard.append(to_table(rows, LEDGER_SCHEMA))
+    shard.close()
+    report = merge_run(tmp_path, wait_s=0)
+    assert report.missing == 999_999_997 + 1
+    assert report.missing_write_ids == ["v-1"] + [f"w-{n}" for n in range(3, 102)]
+
+
 @pytest.mark.usefixtures("buckets")
 def test_a_batch_recorded_twice_is_merged_once_and_counted(tmp_path: Path) -> None:
     """A flush cut short by a signal and made again: the ledger keeps one row per write id (the
