@@ -186,8 +186,9 @@ class Uplink:
             if self._sealed:
                 self.dropped += sum(rows.values())
                 return
+            # Numbered once built: a batch that failed to build leaves no gap for the master to await.
+            message = BatchMessage.of(self.manifest.worker, self.session, self._seq + 1, parts).model_dump()
             self._seq += 1
-            message = BatchMessage.of(self.manifest.worker, self.session, self._seq, parts).model_dump()
             if not self._unacked:
                 self._progress = time.monotonic()  # the master's silence counts from here
             self._unacked[self._seq] = _Sent(message, time.monotonic(), rows)

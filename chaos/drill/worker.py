@@ -42,7 +42,10 @@ def serve(master_host: str, master_port: int, join_timeout_s: float) -> None:
     # batches go while the runner still receives the master's acknowledgements.
     done = Event()
     gevent.spawn(lambda: (runner.greenlet.join(), done.set()))
-    gevent.signal_handler(signal.SIGTERM, done.set)
+    # Handled by gevent, SIGINT too: Python's own Ctrl-C raises KeyboardInterrupt in whichever
+    # greenlet runs, which may be the recorder's, halfway through building a batch.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(sig, done.set)
     try:
         done.wait()
     finally:
