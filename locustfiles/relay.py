@@ -10,6 +10,8 @@ stop), and each worker stops its users first, so nothing they recorded is left b
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,34 @@ log = logging.getLogger(__name__)
 
 
 def stop_users(runner: WorkerRunner | LocalRunner, timeout_s: float = 10.0) -> None:
-    """Stop the runner's users and wait until every one has ended, its last ledger entry made: a
-    `stop()` while another is under way (a worker's Ctrl-C during its master's drain) returns
-    before the first has killed them all."""
-    runner.stop()
-    runner.user_greenlets.join(timeout=timeout_s)
+    """Stop the runner's users and wait until every one has ended, its last ledger entry made, at
+    most `timeout_s`: a `stop()` while another is under way (a worker's Ctrl-C during its master's
+    drain) returns before the first has killed them all, and Locust's own waits without end for a
+    user that outlives its kill."""
+    deadline = time.monotonic() + timeout_s
+    stopping = gevent.spawn(runner.stop)
+    stopping.join(timeout_s)
+    runner.user_greenlets.join(timeout=max(0.0, deadline - time.monotonic()))
+    if stopping.ready():
+        stopping.get()  # its exception, if it raised one
+    if left := list(runner.user_greenlets):
+        log.error(
+            "%d user(s) still running %.0f s after they were stopped (%s); what they do now is not recorded",
+            len(left),
+            timeout_s,
+            "; ".join(f"{n} in {where}" for where, n in Counter(map(_where, left)).items()),
+        )
+
+
+def _where(glet: gevent.Greenlet) -> str:
+    """The innermost frames a suspended greenlet waits in, for a user that would not stop."""
+    frames = []
+    frame = glet.gr_frame
+    while frame is not None and len(frames) < 6:
+        code = frame.f_code
+        frames.append(f"{Path(code.co_filename).name}:{frame.f_lineno} {code.co_name}")
+        frame = frame.f_back
+    return " < ".join(frames) or "not started"
 
 
 class WorkerRelay:

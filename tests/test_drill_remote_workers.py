@@ -69,6 +69,17 @@ def start_worker(prefix: list[str], master: str, folder: Path) -> subprocess.Pop
         )
 
 
+def exit_code(worker: subprocess.Popen[str], folder: Path, timeout_s: float) -> int:
+    """The worker's exit code; one that overstays fails the test with where its greenlets are."""
+    try:
+        return worker.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        worker.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        log = folder.with_suffix(".log").read_text()[-20000:]
+        pytest.fail(f"worker in {folder.name} still running after {timeout_s:.0f} s:\n{log}")
+
+
 def merged_per_worker(run_dir: Path) -> dict[str, tuple[int, int]]:
     """(events, ledger entries) per worker in the run's merged files, the ledger without a gap."""
     events = pq.read_table(run_dir / rundir.EVENTS).to_pandas()
@@ -116,7 +127,7 @@ def test_remote_workers_in_their_own_namespaces_deliver_every_record(tmp_path: P
                 for ns, folder in zip(namespaces, folders, strict=True)
             ]
             code, _, err = drill.finish(timeout=300)
-            codes = [w.wait(timeout=60) for w in workers]
+            codes = [exit_code(w, f, 60) for w, f in zip(workers, folders, strict=True)]
     finally:
         for proc in (drill.proc, *workers):
             if proc.poll() is None:
@@ -262,7 +273,7 @@ def test_a_remote_worker_stopped_mid_load_delivers_what_it_recorded(tmp_path: Pa
         drill.wait_for("running the load")
         time.sleep(10)
         workers[0].send_signal(signal.SIGTERM)
-        codes = [w.wait(timeout=120) for w in workers]
+        codes = [exit_code(w, f, 120) for w, f in zip(workers, folders, strict=True)]
         code, _, err = drill.finish(timeout=180)
     finally:
         for proc in (drill.proc, *workers):
@@ -272,6 +283,7 @@ def test_a_remote_worker_stopped_mid_load_delivers_what_it_recorded(tmp_path: Pa
     logs = [folder.with_suffix(".log").read_text() for folder in folders]
     assert codes == [0, 0], logs
     assert code != 3, err[-3000:]
+    assert not [line for log in logs for line in log.splitlines() if "still running" in line]
     merged = merged_per_worker(tmp_path / "run")
     assert merged == delivered(logs), logs
     assert set(merged) == {"worker-0", "worker-1"}

@@ -400,3 +400,41 @@ def test_bad_settings_stop_locust_with_one_line(tmp_path: Path, variable: str) -
     assert proc.returncode == 2
     assert f"hubchaos: environment variable {name}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+STUBBORN_USER = """
+import sys, time
+import gevent
+from gevent import GreenletExit
+from locust import User, constant, task
+from locust.env import Environment
+from locustfiles.relay import stop_users
+
+class Stubborn(User):
+    wait_time = constant(0)
+
+    @task
+    def hold_on(self):
+        try:
+            gevent.sleep(60)
+        except GreenletExit:
+            gevent.sleep(60)  # outlives its kill
+
+env = Environment(user_classes=[Stubborn])
+runner = env.create_local_runner()
+runner.start(2, spawn_rate=100)
+gevent.sleep(0.2)
+started = time.monotonic()
+stop_users(runner, timeout_s=1.0)
+print(f"{time.monotonic() - started:.2f}")
+"""
+
+
+def test_stopping_users_is_bounded_when_one_outlives_its_kill(tmp_path: Path) -> None:
+    """Locust's `stop()` waits without end for a user that survives its GreenletExit: the
+    workload's stop gives up after its timeout and names where the users still wait."""
+    proc = run([sys.executable, "-c", STUBBORN_USER], env=dict(os.environ), cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert float(proc.stdout.strip().splitlines()[-1]) < 3.0
+    assert "2 user(s) still running 1 s after they were stopped" in proc.stderr
+    assert "hold_on" in proc.stderr

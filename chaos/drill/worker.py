@@ -11,6 +11,7 @@ import logging
 import signal
 
 import gevent
+import gevent.util
 from gevent.event import Event
 from locust.env import Environment
 from locust.log import setup_logging
@@ -46,10 +47,16 @@ def serve(master_host: str, master_port: int, join_timeout_s: float) -> None:
     # greenlet runs, which may be the recorder's, halfway through building a batch.
     for sig in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(sig, done.set)
+    gevent.signal_handler(signal.SIGUSR1, _log_greenlets)
     try:
         done.wait()
     finally:
         _quit(environment)
+
+
+def _log_greenlets() -> None:
+    """SIGUSR1: where every greenlet is, for a worker that does not end when it should."""
+    log.warning("greenlets on SIGUSR1:\n%s", "\n".join(gevent.util.format_run_info()))
 
 
 def _quit(environment: Environment) -> None:
