@@ -27,6 +27,10 @@ from contract.errors import AnalysisError
 COLUMNS = ("t_start", "t_end", "duration_ms", "op", "ok", "is_write", "error_class", "worker")
 DICTIONARY = ("op", "error_class", "worker")
 NOT_NULL = ("t_start", "t_end", "duration_ms", "op", "ok", "is_write")
+# Derived from the error text as row groups are read (the text itself is not kept): the error
+# carried mongod's RetryableWriteError label, so the driver could retry that write.
+RETRY_LABELLED = "retry_labelled"
+_RETRY_LABEL = "RetryableWriteError"
 _DICTIONARY_TYPE = pa.dictionary(pa.int32(), pa.string())
 
 
@@ -91,6 +95,7 @@ class EventSource:
             for i in range(self._file.num_row_groups)
         ]
         self._cache: dict[int, pa.Table] = {}  # the row groups the last window read
+        self._error_text = "error" in names
         self._check_nulls(names)
         self.bounds = self._from_statistics(names) or self._survey()
 
@@ -134,14 +139,20 @@ class EventSource:
         return Bounds(rows, start, end)
 
     def _tables(self, groups: Iterable[int], columns: tuple[str, ...] = COLUMNS) -> Iterator[pa.Table]:
+        labelled = columns == COLUMNS
+        read = [*columns, "error"] if labelled and self._error_text else list(columns)
         for group in groups:
             try:
-                table = self._file.read_row_group(group, columns=list(columns))
+                table = self._file.read_row_group(group, columns=read)
             except (pa.ArrowException, OSError) as exc:
                 raise AnalysisError(f"{rundir.EVENTS}: not a readable Parquet file ({exc})") from None
-            yield cast_table(
+            table = cast_table(
                 table, rundir.EVENTS, rundir.REQUEST_EVENT_SCHEMA, dictionary=DICTIONARY, not_null=NOT_NULL
             )
+            if labelled:
+                yield _with_retry_label(table)
+            else:
+                yield table
 
     def _groups(self, start: float, end: float) -> list[int]:
         """The row groups that may hold events started in [start, end] (by their statistics)."""
@@ -174,12 +185,20 @@ class EventSource:
         return self.bounds.rows
 
 
+def _with_retry_label(table: pa.Table) -> pa.Table:
+    if "error" not in table.column_names:
+        return table.append_column(RETRY_LABELLED, pa.array([False] * table.num_rows))
+    found = pc.fill_null(pc.match_substring(table.column("error"), _RETRY_LABEL), False)
+    return table.append_column(RETRY_LABELLED, found).drop_columns(["error"])
+
+
 def _frame(tables: list[pa.Table]) -> pd.DataFrame:
     if not tables:
         fields = [
             pa.field(c, _DICTIONARY_TYPE if c in DICTIONARY else rundir.REQUEST_EVENT_SCHEMA.field(c).type)
             for c in COLUMNS
         ]
+        fields.append(pa.field(RETRY_LABELLED, pa.bool_()))
         return pa.schema(fields).empty_table().to_pandas()
     frame = pa.concat_tables(tables).to_pandas()
     if not frame["t_start"].is_monotonic_increasing:

@@ -16,6 +16,11 @@ By class, each failure counts in the phase in which it ended (its error reached 
 then), with the first and last such moment. A failure that took at least the run's
 serverSelectionTimeoutMS waited out server selection, whatever its class: PyMongo raises a
 retried write's first error (a network error, say) when the retry finds no server in time.
+Except a write refused as not primary without mongod's RetryableWriteError label: it was sent
+as a non-retryable write and never retried. PyMongo sends a write as retryable only if, once
+its connection is ready, it still knows the server as primary; a connection opened to a
+primary that stopped answering (a frozen one) is ready only after that primary has resumed and
+stepped down, so its write is refused and surfaces however long server selection may wait.
 
 The guide's figure: when the run used the guide's serverSelectionTimeoutMS, socketTimeoutMS,
 timeoutMS and retry settings, it is `surfaced` itself (measured). When the run waited longer to
@@ -38,6 +43,7 @@ from reports.availability import failed_ops
 from reports.columns import matches
 from reports.drivercheck import Finding
 from reports.errorrates import UNCLASSIFIED
+from reports.events import RETRY_LABELLED
 from reports.failover import Election, Rediscovery
 from reports.faults import Fault
 from reports.phases import PHASES, Phase, PhaseWindow, assign
@@ -64,6 +70,7 @@ class ClassImpact(Result):
     first: Moment  # the first such error's completion
     last: Moment
     waited_out_selection: int  # of these, ended after the run's full serverSelectionTimeoutMS
+    not_retried: int = 0  # of these, writes refused as not primary that were sent as non-retryable
     explanation: str | None = None  # the driver finding that predicts it, with the measured figures
 
 
@@ -111,8 +118,11 @@ def impact(
         without = election.at.after_s
 
     by_class = _by_class(fault, mine[failed], windows, selection_ms)
-    if findings:
-        by_class = [_explained(row, findings, fault, selection_ms, without) for row in by_class]
+    retry_writes = driver is None or bool(driver.value("retry_writes"))
+    by_class = [
+        _explained(row, findings or [], fault, selection_ms, without, retry_writes=retry_writes)
+        for row in by_class
+    ]
     guide, basis = _guide(driver, failed, duration)
     return FaultImpact(
         fault_id=fault.fault_id,
@@ -137,14 +147,16 @@ def _by_class(
     ends = failed["t_end"].to_numpy()
     phases = assign(ends, windows)
     classes = failed["error_class"].astype(object).fillna(UNCLASSIFIED).to_numpy()
+    labelled = failed[RETRY_LABELLED].to_numpy()
+    unretried = (classes == "not_primary") & failed["is_write"].to_numpy() & ~labelled
     waited = (
         failed["duration_ms"].to_numpy() >= selection_ms
         if selection_ms
         else np.zeros(len(failed), dtype=bool)
-    )
+    ) & ~unretried
     rows = []
     for (cls, code), group in pd.DataFrame(
-        {"cls": classes, "phase": phases, "end": ends, "w": waited}
+        {"cls": classes, "phase": phases, "end": ends, "w": waited, "u": unretried}
     ).groupby(["cls", "phase"], sort=False):
         rows.append(
             ClassImpact(
@@ -154,6 +166,7 @@ def _by_class(
                 first=Moment.after(float(group["end"].min()), fault.t_inject),
                 last=Moment.after(float(group["end"].max()), fault.t_inject),
                 waited_out_selection=int(group["w"].sum()),
+                not_retried=int(group["u"].sum()),
             )
         )
     rows.sort(key=lambda r: (-r.count, r.first.t))
@@ -166,11 +179,19 @@ def _explained(
     fault: Fault,
     selection_ms: int | None,
     without: float | None,
+    *,
+    retry_writes: bool,
 ) -> ClassImpact:
     """The row with the driver finding that predicts it, in the measured figures: "13
     ServerSelectionTimeoutError in f1: serverSelectionTimeoutMS 5000 < election 10.5 s"."""
     name = EXCEPTION.get(row.error_class, row.error_class)
     head = f"{row.count} {name} in {fault.fault_id}"
+    if row.not_retried == row.count and retry_writes:
+        text = (
+            f"{head}: writes refused by a member no longer primary and never retried (sent as "
+            "non-retryable: their connections became ready only after the primary stepped down)"
+        )
+        return row.model_copy(update={"explanation": text})
     waited = row.error_class == "selection_timeout" or row.waited_out_selection == row.count
     outlasted = selection_ms is not None and without is not None and selection_ms / 1000 < without
     for f in findings:

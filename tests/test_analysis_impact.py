@@ -176,3 +176,36 @@ def test_a_production_run_has_no_badge(tmp_path: Path) -> None:
     html = render_report(run_dir, summary)
     assert "timing: shortened" not in html
     assert "production (electionTimeoutMillis 10000, heartbeatIntervalMillis 2000)" in html
+
+
+def test_a_write_refused_as_not_primary_without_the_retry_label_is_not_blamed_on_selection(
+    tmp_path: Path,
+) -> None:
+    """Writes whose connections to a frozen primary became ready only after it stepped down go
+    out as non-retryable: mongod refuses them without the RetryableWriteError label and they
+    surface at the heal, however long they waited, whatever serverSelectionTimeoutMS says."""
+    h = history(5.0)
+    unlabelled = (
+        "NotPrimaryError: not primary, full error: {'ok': 0.0, 'errmsg': 'not primary', 'code': 10107}"
+    )
+    labelled = unlabelled.replace("10107}", "10107, 'errorLabels': ['RetryableWriteError']}")
+    for t in (INJECT + 0.11, INJECT + 0.21):
+        h.builder.write(
+            t, 19_900.0, "prompts.update", ok=False, error_class=ErrorClass.NOT_PRIMARY, error=unlabelled
+        )
+    h.builder.write(
+        INJECT + 0.3, 6_000.0, "prompts.update", ok=False, error_class=ErrorClass.NOT_PRIMARY, error=labelled
+    )
+    impact = summarise(h, tmp_path).faults[0].impact
+    assert impact is not None
+    rows = {(r.error_class, r.phase): r for r in impact.by_class}
+    late = rows["not_primary", "recovery"]
+    assert (late.count, late.not_retried, late.waited_out_selection) == (2, 2, 0)
+    assert late.explanation == (
+        "2 NotPrimaryError in f1: writes refused by a member no longer primary and never retried (sent as "
+        "non-retryable: their connections became ready only after the primary stepped down)"
+    )
+    # A labelled one was retried: its retry waited out server selection before the election.
+    early = rows["not_primary", "fault"]
+    assert (early.count, early.not_retried, early.waited_out_selection) == (1, 0, 1)
+    assert early.explanation is not None and "(the retry found no primary in time)" in early.explanation

@@ -3,6 +3,7 @@ writes that must be rolled back, and retryable writes across a dropped connectio
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -197,3 +198,42 @@ def test_majority_reads_do_not_see_unreplicated_writes(start_replica_set: StartS
         with MongoClient(primary.host, primary.port, directConnection=True) as direct:
             majority = direct.test.get_collection("rc", read_concern=ReadConcern("majority"))
             eventually(lambda: majority.count_documents({}) == 2, 10, "the writes to commit")
+
+
+def test_a_write_whose_connection_opened_to_a_frozen_primary_is_sent_non_retryable(
+    start_replica_set: StartSet,
+) -> None:
+    """PyMongo makes a write retryable only while it knows its server as primary once the
+    connection is ready. A write on a pooled connection to the frozen primary is refused at the
+    wake-up with the RetryableWriteError label and retried on the new primary; writes whose
+    connections were still opening are ready only after the old primary stepped down: they go
+    out without a transaction number, are refused unlabelled, and surface as NotPrimaryError."""
+    rs = start_replica_set(3, settings=FAST)
+    old = rs.primary()
+    outcomes: dict[int, str] = {}
+    with rs.client(retryWrites=True, w="majority", serverSelectionTimeoutMS=5000, minPoolSize=0) as client:
+        coll = client.test.frozen
+        coll.insert_one({"_id": "warm"})  # one pooled connection to the primary
+
+        def write(i: int) -> None:
+            try:
+                coll.update_one({"_id": i}, {"$set": {"v": 1}}, upsert=True)
+                outcomes[i] = "ok"
+            except PyMongoError as exc:
+                labels = (getattr(exc, "details", None) or {}).get("errorLabels", [])
+                outcomes[i] = f"{type(exc).__name__} {labels}"
+
+        old.pause()
+        try:
+            threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+            eventually(lambda: writable_primary(rs.members) not in (None, old), 15, "a new primary")
+        finally:
+            old.resume()
+        for t in threads:
+            t.join(30)
+    # Which of the frozen member's two answers the driver reads first (its monitor's hello, or a
+    # new connection's handshake) is a race: every failure is unlabelled (3 of 3 in five runs here).
+    assert set(outcomes.values()) <= {"ok", "NotPrimaryError []"}, outcomes
+    assert list(outcomes.values()).count("NotPrimaryError []") >= 2, outcomes

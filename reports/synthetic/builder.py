@@ -78,8 +78,10 @@ class RunBuilder:
         ok: bool = True,
         is_write: bool = False,
         error_class: ErrorClass | None = None,
+        error: str | None = None,
         worker: str = "local",
     ) -> RequestEvent:
+        """`error`: the exception's text (default: names the class)."""
         if not ok and error_class is None:
             error_class = ErrorClass.NOT_PRIMARY
         event = RequestEvent(
@@ -91,7 +93,7 @@ class RunBuilder:
             ok=ok,
             is_write=is_write,
             error_class=None if ok else str(error_class),
-            error=None if ok else f"synthetic {error_class}",
+            error=None if ok else error or f"synthetic {error_class}",
             worker=worker,
         )
         self.events.append(event)
@@ -105,6 +107,7 @@ class RunBuilder:
         *,
         ok: bool = True,
         error_class: ErrorClass | None = None,
+        error: str | None = None,
         write_id: str | None = None,
         doc_id: str | None = None,
         token: str | None = None,
@@ -113,7 +116,9 @@ class RunBuilder:
     ) -> LedgerEntry:
         """A write request and its ledger entry: acked when ok, indeterminate after a network
         error, failed otherwise."""
-        event = self.request(t, duration_ms, op, ok=ok, is_write=True, error_class=error_class, worker=worker)
+        event = self.request(
+            t, duration_ms, op, ok=ok, is_write=True, error_class=error_class, error=error, worker=worker
+        )
         if ok:
             status = WriteStatus.ACKED
         elif event.error_class == ErrorClass.NETWORK:
