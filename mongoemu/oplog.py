@@ -196,16 +196,23 @@ class OplogWindow:
         return find(self._keys, probe, key=lambda k: (k[1], k[2]))
 
     def records_from(self, start: int, limit: int) -> list[Record]:
-        """Up to `limit` records (optime, entry, size) from position `start`, oldest first."""
-        stop = start + limit
-        return list(
-            map(
-                _record,
-                itertools.islice(self._keys, start, stop),
-                itertools.islice(self._docs, start, stop),
-                itertools.islice(self._sizes, start, stop),
-            )
-        )
+        """Up to `limit` records (optime, entry, size) from position `start`, oldest first.
+
+        A deque is walked from the end nearer to `start`: secondaries tail the newest entries,
+        and walking from the oldest would cost the whole window on every fetch."""
+        n = len(self._keys)
+        stop = min(n, start + limit)
+        if start >= stop:
+            return []
+        if start <= n - stop:
+            parts = (itertools.islice(q, start, stop) for q in (self._keys, self._docs, self._sizes))
+            return list(map(_record, *parts))
+        skip = n - stop
+        queues = (self._keys, self._docs, self._sizes)
+        parts = (itertools.islice(reversed(q), skip, n - start) for q in queues)
+        newest_first = list(map(_record, *parts))
+        newest_first.reverse()
+        return newest_first
 
     def records_before(self, optime: OpTime | None, limit: int) -> list[Record]:
         """Up to `limit` records older than `optime` (from the newest when None), newest first."""

@@ -288,6 +288,18 @@ def test_oplog_window_reads_by_timestamp_and_backwards() -> None:
     assert [d["i"] for _, d, _ in window.records_before(ot(3, 1), 10)] == [2, 1]
 
 
+@pytest.mark.parametrize("start", [0, 1, 3, 5, 6, 7, 9, 10, 12])
+def test_oplog_window_reads_the_same_from_either_end(start: int) -> None:
+    """Reads near the newest entry walk from that end (secondaries tail it): same records."""
+    window = OplogWindow()
+    for i in range(10):
+        window.append(ot(i + 1, 1), {"i": i}, 10)
+    for limit in (1, 3, 10):
+        assert [d["i"] for _, d, _ in window.records_from(start, limit)] == list(range(10))[
+            start : start + limit
+        ]
+
+
 # --- persisted metadata and the oplog cursor -------------------------------------------------
 def test_replication_metadata_survives_a_reload(tmp_path: Path) -> None:
     store = MetadataFile(tmp_path)
