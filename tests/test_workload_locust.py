@@ -403,7 +403,7 @@ def test_bad_settings_stop_locust_with_one_line(tmp_path: Path, variable: str) -
 
 
 STUBBORN_USER = """
-import sys, time
+import time
 import gevent
 from gevent import GreenletExit
 from locust import User, constant, task
