@@ -204,13 +204,11 @@ class OplogWindow:
         stop = min(n, start + limit)
         if start >= stop:
             return []
-        if start <= n - stop:
-            parts = (itertools.islice(q, start, stop) for q in (self._keys, self._docs, self._sizes))
-            return list(map(_record, *parts))
-        skip = n - stop
         queues = (self._keys, self._docs, self._sizes)
-        parts = (itertools.islice(reversed(q), skip, n - start) for q in queues)
-        newest_first = list(map(_record, *parts))
+        if start <= n - stop:
+            return list(map(_record, *(itertools.islice(q, start, stop) for q in queues)))
+        tail = (itertools.islice(reversed(q), n - stop, n - start) for q in queues)
+        newest_first = list(map(_record, *tail))
         newest_first.reverse()
         return newest_first
 
