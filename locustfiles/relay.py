@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -47,13 +48,10 @@ def stop_users(runner: WorkerRunner | LocalRunner, timeout_s: float = 10.0) -> N
 
 def _where(glet: gevent.Greenlet) -> str:
     """The innermost frames a suspended greenlet waits in, for a user that would not stop."""
-    frames = []
-    frame = glet.gr_frame
-    while frame is not None and len(frames) < 6:
-        code = frame.f_code
-        frames.append(f"{Path(code.co_filename).name}:{frame.f_lineno} {code.co_name}")
-        frame = frame.f_back
-    return " < ".join(frames) or "not started"
+    if glet.gr_frame is None:  # walk_stack(None) would walk the caller's stack
+        return "not started"
+    frames = traceback.StackSummary.extract(traceback.walk_stack(glet.gr_frame), limit=6, lookup_lines=False)
+    return " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames)
 
 
 class WorkerRelay:
