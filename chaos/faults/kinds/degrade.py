@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from chaos.faults import netfilter, relay, shaping
 from chaos.faults.kind import FaultContext, FaultSpec, HealStep
 from chaos.faults.kinds.partition import network_steps
-from chaos.system import run
+from chaos.system import CommandFailed, run
 from contract.errors import FaultError
 
 if TYPE_CHECKING:
@@ -105,4 +105,8 @@ class Degrade(FaultSpec):
 
 
 def _reset_connections(prefix: list[str], side: str, port: int) -> None:
-    run([*prefix, "ss", "-K", "state", "established", "(", side, "=", f":{port}", ")"], check=False)
+    # An open connection left alone bypasses the relay for the whole fault: say so, loudly.
+    try:
+        run([*prefix, "ss", "-K", "state", "established", "(", side, "=", f":{port}", ")"])
+    except CommandFailed as e:
+        raise FaultError(f"could not reset the connections on port {port}: {e}") from None
