@@ -12,7 +12,7 @@ import bson
 from mongoemu import operation, readconcern, wire
 from mongoemu.commands.changestream import serves_change_stream
 from mongoemu.commands.registry import CommandContext, CommandSpec, lookup, not_found_message
-from mongoemu.errors import CloseConnection, CommandError
+from mongoemu.errors import NOT_PRIMARY_CODES, SHUTDOWN_CODES, CloseConnection, CommandError
 from mongoemu.labels import labels_for
 from mongoemu.operation import Operation
 from mongoemu.transactions import ENDING_COMMANDS, session_options
@@ -185,8 +185,21 @@ async def dispatch(member: Member, conn: Connection, request: wire.Request) -> d
         _end_failed_statement(member, ctx, name)
         log.exception("command failed unexpectedly", extra={"attr": {"command": next(iter(body), None)}})
         reply = CommandError(1, f"internal error in the emulator: {type(exc).__name__}: {exc}").to_document()
+    _add_topology_version(member, reply)
     member.coordinator.decorate_reply(reply, body)
     return reply
+
+
+def _add_topology_version(member: Member, reply: dict[str, Any]) -> None:
+    """As mongod 4.4+: a NotPrimary error (as the command's error or its writeConcernError), or a
+    shutdown error in quiesce mode, carries the server's topologyVersion. Drivers compare it with
+    their server description's, so a hello answer from before the state change cannot undo what
+    the error told them (SDAM's error handling)."""
+    wce = reply.get("writeConcernError")
+    codes = {reply.get("code"), wce.get("code") if isinstance(wce, dict) else None}
+    version = member.coordinator.topology_version
+    if codes & NOT_PRIMARY_CODES or (version.quiescing and codes & SHUTDOWN_CODES):
+        reply["topologyVersion"] = version.document()
 
 
 async def _run(member: Member, spec: CommandSpec, ctx: CommandContext, start: bool | None) -> dict[str, Any]:

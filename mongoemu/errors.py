@@ -88,6 +88,9 @@ CODE_NAMES: dict[int, str] = {
 # state change, shutdown); a write command fails as a whole with one of these.
 INTERRUPTION_CODES = frozenset({24, 50, 237, 262, 279, 11600, 11601, 11602})
 
+# mongod's NotPrimaryError category: replies with one carry the server's topologyVersion.
+NOT_PRIMARY_CODES = frozenset({189, 10107, 11602, 13435, 13436})
+SHUTDOWN_CODES = frozenset({91, 11600})  # ShutdownInProgress, InterruptedAtShutdown
 # Errors after which a retryable write may be retried (mongod attaches "RetryableWriteError").
 RETRYABLE_CODES = frozenset({6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
 

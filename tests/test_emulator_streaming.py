@@ -136,6 +136,34 @@ def test_a_missing_topology_version_field_is_refused_as_mongods_parser_does(
     assert failure.value.code == 40414 and "topologyVersion.counter" in str(failure.value)
 
 
+# mongod's jstests/replsets/notprimary_errors_return_topology_version.js, through failCommand.
+FAILURES = [
+    ({"errorCode": 10107}, True),  # NotWritablePrimary
+    ({"errorCode": 11602}, True),  # InterruptedDueToReplStateChange
+    ({"errorCode": 13436}, True),  # NotPrimaryOrSecondary
+    ({"writeConcernError": {"code": 189, "errmsg": "dummy"}}, True),  # PrimarySteppedDown
+    ({"errorCode": 91}, False),  # ShutdownInProgress, outside quiesce mode
+    ({"errorCode": 1}, False),
+    ({"writeConcernError": {"code": 11600, "errmsg": "dummy"}}, False),
+]
+
+
+def test_not_primary_errors_carry_the_topology_version(single_member: ReplicaSet) -> None:
+    member = single_member.members[0]
+    with socket.create_connection((member.host, member.port), timeout=5) as sock:
+        for data, carries in FAILURES:
+            fail = {"mode": "alwaysOn", "data": {**data, "failCommands": ["insert"]}}
+            sock.sendall(op_msg({"configureFailPoint": "failCommand", **fail, "$db": "admin"}))
+            assert read_reply(sock).doc["ok"] == 1.0
+            sock.sendall(op_msg({"insert": "c", "documents": [{"x": 1}], "$db": "test"}))
+            reply = read_reply(sock).doc
+            code = reply.get("code", reply.get("writeConcernError", {}).get("code"))
+            assert code == data.get("errorCode", data.get("writeConcernError", {}).get("code")), reply
+            assert ("topologyVersion" in reply) is carries, (data, reply)
+            if carries:
+                assert reply["topologyVersion"] == _hello(member)["topologyVersion"]
+
+
 def _open_connections(sock: socket.socket) -> int:
     """serverStatus over a raw socket (a MongoClient would add its own monitoring connections)."""
     sock.sendall(op_msg({"serverStatus": 1, "$db": "admin"}))
@@ -283,6 +311,8 @@ def test_sigterm_quiesces_a_secondary_refusing_hello_with_shutdown_in_progress(
         answer = read_reply(waiting)
         # The waiting monitor is answered at once, and so is every hello until the member exits...
         assert answer.doc["code"] == 91 and time.monotonic() - stopped < 1.5
+        # As mongod's quiesce_mode.js: the refusal carries the topologyVersion quiesce mode began.
+        assert answer.doc["topologyVersion"]["counter"] > current["counter"]
         other.sendall(op_msg({"hello": 1, "$db": "admin"}))
         assert read_reply(other).doc["codeName"] == "ShutdownInProgress"
         # ...while it still serves everything else on the connections it has.
