@@ -123,17 +123,21 @@ def judged(summary: dict[str, Any]) -> tuple[str, str, dict[str, float | None], 
 
     Why: the failed SLOs; or for an unknown verdict, the windows a saturated host made unknown
     (with their saturated share), any other reason, and the unknown SLOs whose measurement was
-    beyond its target all the same (a saturated host may hide a real miss, or cause one)."""
+    beyond its target all the same (a saturated host may hide a real miss, or cause one). Then
+    the known failures, which do not decide the verdict."""
     verdict = str(summary["verdict"])
     results = summary.get("results") or []
     host = summary.get("host") or {}
     windows = [w for w in host.get("windows") or [] if w.get("saturated")]
     saturated = [f"{w['window']}: {w['figure']}" for w in windows]
     rto = {str(f["fault_id"]): f.get("rto_s") for f in summary.get("faults") or [] if f.get("injected")}
+    # A failure the scenario declares known does not decide the verdict; it is shown after the rest.
+    known = [f"known failure: {_failed(r)}" for r in results if r.get("known_failure")]
     if verdict == "fail":
-        return verdict, "; ".join(_failed(r) for r in results if r["verdict"] == "fail"), rto, saturated
+        failed = [_failed(r) for r in results if r["verdict"] == "fail" and not r.get("known_failure")]
+        return verdict, "; ".join(failed + known), rto, saturated
     if verdict != "unknown":
-        return verdict, "", rto, saturated
+        return verdict, "; ".join(known), rto, saturated
     unknown = [r for r in results if r["verdict"] == "unknown"]
     parts = []
     if windows:
@@ -144,7 +148,7 @@ def judged(summary: dict[str, Any]) -> tuple[str, str, dict[str, float | None], 
     beyond = [r for r in unknown if r.get("margin") is not None and r["margin"] < 0]
     if beyond:
         parts.append("beyond target meanwhile: " + ", ".join(_misses(beyond)))
-    return verdict, "; ".join(parts), rto, saturated
+    return verdict, "; ".join(parts + known), rto, saturated
 
 
 def _misses(results: list[dict[str, Any]]) -> list[str]:

@@ -123,7 +123,7 @@ def summarise(data: RunData) -> Summary:
     restores = attempt(restore_timelines, data.runbook, data.requests)
 
     results = slo_results(targets, analysis, data)
-    verdict = compose(r.verdict for r in results)
+    verdict = compose(r.counted for r in results)
     return Summary(
         generated_at=time.time(),
         run=data.info,

@@ -24,6 +24,7 @@ built-in ones above run for every run, in that order; any other check runs when 
 name it under `checks:`, its entry there being its target (null switches it off). A check is
 a function `(ctx: CheckContext) -> list[SLOResult]`, usually made with `reports.verdicts.Check`
 (`judge`, `never`, `unknown`); one that raises yields one *unknown* result carrying the error.
+Last, a failure the targets list under `known_failures` is marked known (`mark_known`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from reports.phases import Phase
 from reports.results import Outcome
 from reports.slo import ALL_OPERATIONS, BUILTIN_CHECKS, CHECKS, SLOTargets
 from reports.throughput import ThroughputRecovery
-from reports.verdicts import Check, SLOResult
+from reports.verdicts import Check, SLOResult, Verdict
 
 LATENCY_STATS = ("avg_ms", "p95_ms", "p99_ms")
 
@@ -89,9 +90,26 @@ def slo_results(targets: SLOTargets, analysis: Analysis, data: RunData | None = 
     chosen = [(name, None) for name in BUILTIN_CHECKS]
     chosen += [(name, params) for name, params in targets.checks.items() if params is not None]
     results: list[SLOResult] = []
+    names: list[str] = []
     for name, params in chosen:
-        results += run_check(CheckContext(name, targets, analysis, data, params))
-    return unknown_when_saturated(results, analysis.host.value)
+        found = run_check(CheckContext(name, targets, analysis, data, params))
+        results += found
+        names += [name] * len(found)
+    judged = unknown_when_saturated(results, analysis.host.value)
+    return [mark_known(r, name, targets.known_failures) for r, name in zip(judged, names, strict=True)]
+
+
+def mark_known(r: SLOResult, check: str, known: dict[str, str]) -> SLOResult:
+    """A failure the targets declare known (by SLO id, category or the name of its check) with
+    its reason; a declared one that passed says it did not reproduce."""
+    reason = known.get(r.slo, known.get(r.category, known.get(check)))
+    if reason is None or r.verdict is Verdict.UNKNOWN:
+        return r
+    if r.verdict is Verdict.FAIL:
+        update = {"known_failure": reason, "explanation": f"{r.explanation}; known failure: {reason}"}
+    else:
+        update = {"explanation": f"{r.explanation}; a known failure that did not reproduce"}
+    return r.model_copy(update=update)
 
 
 def run_check(ctx: CheckContext) -> list[SLOResult]:

@@ -35,7 +35,9 @@ def junit_tree(summary: Summary) -> ET.ElementTree:
     for r in results:
         case = ET.SubElement(suite, "testcase", classname=f"{suite_name}.{r.category}", name=r.slo, time="0")
         detail = _detail(r.measured, r.target, r.margin, r.unit, r.lower_bound)
-        if r.verdict is Verdict.FAIL:
+        if r.known_failure is not None:
+            ET.SubElement(case, "skipped", message=r.explanation, type="known_failure").text = detail
+        elif r.verdict is Verdict.FAIL:
             ET.SubElement(case, "failure", message=r.explanation, type="slo_failed").text = detail
         elif r.verdict is Verdict.UNKNOWN:
             ET.SubElement(case, "error", message=r.explanation, type="slo_unknown").text = r.error or ""

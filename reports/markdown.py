@@ -11,14 +11,13 @@ from __future__ import annotations
 import html
 import re
 import shlex
-from collections import Counter
 
 from reports.alerts import AlertsSummary
 from reports.compare import Comparison
 from reports.formatting import clock, count, date, finding, measured, offset, seconds, signed, value
 from reports.milestones import milestones
 from reports.summary import FaultAnatomy, Summary
-from reports.verdicts import Verdict
+from reports.verdicts import Verdict, tally
 
 MARK = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.UNKNOWN: "❔"}
 LOST_LISTED = 10
@@ -44,7 +43,7 @@ def _table(header: list[str], align: str, rows: list[list[str]]) -> list[str]:
 
 def run_summary(summary: Summary) -> str:
     run = summary.run
-    tally = Counter(r.verdict for r in summary.results)
+    counts = tally(summary.results)
     duration = f" ({seconds(run.ended_at - run.started_at)})" if run.ended_at else ""
     lines = [
         f"## {MARK[summary.verdict]} {text(run.scenario)}: {summary.verdict.value.upper()}",
@@ -74,9 +73,7 @@ def run_summary(summary: Summary) -> str:
         "",
         fenced(shlex.join(run.command)),
         "",
-        "### SLOs: " + ", ".join(f"{tally[v]} {v.value}" for v in Verdict if tally[v])
-        if tally
-        else "### SLOs",
+        "### SLOs: " + ", ".join(f"{n} {label}" for label, n in counts) if counts else "### SLOs",
         "",
     ]
     lines += _table(
@@ -84,7 +81,7 @@ def run_summary(summary: Summary) -> str:
         "llrrrl",
         [
             [
-                f"{MARK[r.verdict]} {r.verdict.value}",
+                f"{MARK[r.counted]} {r.label}",
                 text(r.slo),
                 value(r.target, r.unit),
                 measured(r),

@@ -14,6 +14,12 @@ complete set the verdicts judge:
       lost_acked_writes: null            # null switches a check off
       saturation: {share: 10%}           # when a busy measuring host makes verdicts unknown
       checks: {my_pkg.checks:queue_depth: {max: 10}}   # registered checks and their targets
+      known_failures:                    # SLOs these settings are known to fail, and why
+        failover_errors: "5 s serverSelectionTimeoutMS < the election"
+
+A known failure (an SLO id such as `rto[f1]`, or a category such as `failover_errors`) still
+fails, and says why, but does not fail the run: a drill that exists to show what the production
+settings do can gate a pipeline on everything else. One that passes says it did not reproduce.
 
 Every target is a maximum: a measured value passes when it is at most the target. Durations are
 numbers in the field's unit (`_s` seconds, `_ms` milliseconds) or strings with a unit ("30s",
@@ -26,7 +32,15 @@ from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from contract.durations import parse_duration
 from contract.errors import UsageError, describe_validation_error
@@ -36,6 +50,10 @@ from reports.profiles import load_profile, merge
 ALL_OPERATIONS = "*"
 # The checks every run gets, in this order (reports.checks); others run when `checks:` names them.
 BUILTIN_CHECKS = ("faults", "data_loss", "latency", "error_rate", "replication_lag")
+# The categories of the built-in checks' results; every other check's results carry its name.
+BUILTIN_CATEGORIES = (
+    "rto", "throughput_recovery", "lost_acked_writes", "rpo", "latency", "error_rate", "replication_lag",
+)  # fmt: skip
 
 
 def _check_function(found: object) -> Any:
@@ -166,6 +184,19 @@ class SLOTargets(_Strict):
     # Targets of registered checks beyond the built-in ones (reports.checks), by check name;
     # null switches one off.
     checks: dict[str, Any] = Field(default_factory=dict)
+    # SLO id or category -> why these settings are known to fail it (reports.checks.mark_known).
+    known_failures: dict[str, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_failures_name_checks(self) -> SLOTargets:
+        running = {*BUILTIN_CATEGORIES, *(name for name, params in self.checks.items() if params is not None)}
+        for key in self.known_failures:
+            if key.split("[", 1)[0] not in running:
+                known = ", ".join(sorted(running))
+                raise ValueError(
+                    f"known_failures.{key}: no check of this run is called that (known: {known})"
+                )
+        return self
 
     @field_validator("checks")
     @classmethod
@@ -229,6 +260,12 @@ class SLOSpec(_Strict):
     on_unknown: Literal["fail", "pass"] | None = None
     checks: dict[str, Any] | None = None
     saturation: Saturation | None = None
+    known_failures: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _resolves(self) -> SLOSpec:
+        self.resolve()  # what only the merged targets can check (known_failures) is refused here too
+        return self
 
     @field_validator("profile")
     @classmethod

@@ -2,12 +2,14 @@
 
 A result is *unknown* when the measurement is missing (a file absent, no data in the phase) or
 its analyser raised; the error travels with it. Composition ranks fail > unknown > pass, and an
-empty composition is unknown: nothing checked is not a pass. The overall verdict decides the
-exit code: pass → 0, fail → 1, unknown → 1 unless the SLOs say `on_unknown: pass`.
+empty composition is unknown: nothing checked is not a pass. A failure the SLOs declare known
+(`known_failures`) keeps its fail and its reason, and composes as a pass. The overall verdict
+decides the exit code: pass → 0, fail → 1, unknown → 1 unless the SLOs say `on_unknown: pass`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -42,6 +44,26 @@ class SLOResult(Result):
     error: str | None = None  # why the verdict is unknown
     # Computed from timed measurements (a saturated measuring host makes it unknown: reports/host.py)
     timed: bool = True
+    known_failure: str | None = None  # why these settings are known to fail it (a fail only)
+
+    @property
+    def counted(self) -> Verdict:
+        """What this result adds to the run's verdict: a known failure counts as a pass."""
+        return Verdict.PASS if self.known_failure is not None else self.verdict
+
+    @property
+    def label(self) -> str:
+        return KNOWN_FAILURE if self.known_failure is not None else self.verdict.value
+
+
+KNOWN_FAILURE = "fail (known)"
+
+
+def tally(results: Iterable[SLOResult]) -> list[tuple[str, int]]:
+    """How many results have each label, in the order pass, fail, known failure, unknown."""
+    counts = Counter(r.label for r in results)
+    order = [Verdict.PASS.value, Verdict.FAIL.value, KNOWN_FAILURE, Verdict.UNKNOWN.value]
+    return [(label, counts[label]) for label in order if counts[label]]
 
 
 def compose(verdicts: Iterable[Verdict]) -> Verdict:

@@ -67,6 +67,17 @@ def test_judged_names_failed_slos_unknown_reasons_rto_and_saturated_windows() ->
     assert why == "replication_lag 11 s > 10 s"
     ratio = {"verdict": "fail", "results": [_result("error_rate", "fail", 0.004, 0.001, unit="ratio")]}
     assert sr.judged(ratio)[1] == "error_rate 0.4 % > 0.1 %"
+    known = _result("failover_errors[f1]", "fail", measured=35.0, target=0.0, unit="errors")
+    known["known_failure"] = "the guide's selection timeout"
+    assert sr.judged({"verdict": "pass", "results": [known]})[:2] == (
+        "pass",
+        "known failure: failover_errors[f1] 35 errors > 0 errors",
+    )
+    both = {"verdict": "fail", "results": [known, *summary["results"]]}
+    assert (
+        sr.judged(both)[1]
+        == "replication_lag 11 s > 10 s; known failure: failover_errors[f1] 35 errors > 0 errors"
+    )
     assert rto == {"f1": 2.5, "f2": None}
     assert saturated == ["steady state: 40 % of its 20 s saturated"]
 

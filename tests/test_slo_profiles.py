@@ -13,6 +13,9 @@ from chaos.cli import main
 from chaos.scenario.load import load
 from contract.errors import ScenarioError
 from reports.analyse import analyse
+from reports.html.report import render_report
+from reports.junit import junit_tree
+from reports.markdown import run_summary
 from reports.slo import DEFAULT_PROFILE, SLOSpec, profile_targets
 from reports.synthetic.builder import RunBuilder
 from reports.verdicts import Verdict
@@ -134,3 +137,43 @@ def test_profiles_command_lists_profiles_checks_kinds_and_backends(tmp_path: Pat
     )
     missing = CliRunner().invoke(main, ["profiles", "nope"])
     assert missing.exit_code == 2 and "unknown SLO profile 'nope'" in missing.output
+
+
+def test_a_known_failure_keeps_its_fail_and_reason_and_does_not_fail_the_run(tmp_path: Path) -> None:
+    checks = {"tests.plugin_checks:canary_failures": {"max": 0}}
+    b = _run(tmp_path, checks, failed_canaries=3)
+    # By the check's name, and the same failures in the error rate by SLO id.
+    b.slos["known_failures"] = {
+        "tests.plugin_checks:canary_failures": "canaries write to a frozen member",
+        "error_rate[steady]": "the canaries",
+    }
+    run_dir = b.write_to(tmp_path / "a")
+    summary = analyse(run_dir)
+    assert '<span class="badge fail known">fail (known)</span>' in render_report(run_dir, summary)
+    (rate,) = [r for r in summary.results if r.slo == "error_rate[steady]"]
+    assert rate.known_failure == "the canaries"
+    last = summary.results[-1]
+    assert (last.verdict, last.label, last.measured) == (Verdict.FAIL, "fail (known)", 3.0)
+    assert last.explanation.endswith("; known failure: canaries write to a frozen member")
+    assert (summary.verdict, summary.exit_code) == (Verdict.PASS, 0)
+    assert "2 fail (known)" in run_summary(summary) and "❌" not in run_summary(summary).split("\n", 1)[0]
+    case = junit_tree(summary).getroot().find(".//testcase[@name='canary_failures']")
+    assert case is not None and case.find("skipped") is not None and case.find("failure") is None
+
+
+def test_a_known_failure_that_did_not_reproduce_passes_and_says_so(tmp_path: Path) -> None:
+    b = _run(tmp_path, {"tests.plugin_checks:canary_failures": {"max": 0}})
+    b.slos["known_failures"] = {"tests.plugin_checks:canary_failures": "canaries write to a frozen member"}
+    last = analyse(b.write_to(tmp_path / "a")).results[-1]
+    assert (last.verdict, last.known_failure) == (Verdict.PASS, None)
+    assert last.explanation.endswith("a known failure that did not reproduce")
+
+
+def test_a_known_failure_must_name_a_check_the_run_has(tmp_path: Path) -> None:
+    scenario = write(tmp_path / "s.yaml", "name: s\nslos:\n  known_failures: {failover_erors: why}\n")
+    with pytest.raises(ScenarioError) as err:
+        load(scenario)
+    assert "known_failures.failover_erors: no check of this run is called that" in str(err.value)
+    assert "failover_errors" in str(err.value) and "\n" not in str(err.value)
+    ok = write(tmp_path / "ok.yaml", "name: s\nslos:\n  known_failures: {'rto[f1]': why}\n")
+    assert load(ok).slos.resolve().known_failures == {"rto[f1]": "why"}

@@ -33,7 +33,7 @@ def print_verdicts(console: Console, summary: Summary) -> None:
             "-" if r.target is None else show(r.target, r.unit),
             measured,
             "-" if r.margin is None else show(r.margin, r.unit),
-            f"[{_STYLE[r.verdict]}]{r.verdict.value}[/]",
+            f"[{_STYLE[r.counted]}]{r.label}[/]",
         )
     console.print(table)
     run = summary.run

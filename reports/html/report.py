@@ -7,7 +7,6 @@ fault anatomies as inline SVG, so it opens offline and can be attached to a tick
 from __future__ import annotations
 
 import shlex
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from reports.html.plots import host_plot, plots
 from reports.indeterminate import indeterminate_writes
 from reports.milestones import Milestone, milestones, since_previous
 from reports.summary import FaultAnatomy, Summary
-from reports.verdicts import Verdict
+from reports.verdicts import tally
 
 LIST_LIMIT = 100  # rows of a listing (lost writes, error classes, ...); the total is always given
 
@@ -38,7 +37,6 @@ class FaultView:
 
 def render_report(run_dir: Path, summary: Summary) -> str:
     run = summary.run
-    tally = Counter(r.verdict for r in summary.results)
     scenario = run_dir / rundir.SCENARIO
     return (
         environment()
@@ -48,7 +46,7 @@ def render_report(run_dir: Path, summary: Summary) -> str:
             run=run,
             command=shlex.join(run.command),
             regions=sorted({m.region for m in run.members if m.region}),
-            tally=[(v.value, tally[v]) for v in Verdict if tally[v]],
+            tally=tally(summary.results),
             faults=[FaultView.of(f) for f in summary.faults],
             plots=plots(summary),
             host_plot=host_plot(summary),
