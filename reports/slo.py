@@ -17,9 +17,10 @@ complete set the verdicts judge:
       known_failures:                    # SLOs these settings are known to fail, and why
         failover_errors: "5 s serverSelectionTimeoutMS < the election"
 
-A known failure (an SLO id such as `rto[f1]`, or a category such as `failover_errors`) still
-fails, and says why, but does not fail the run: a drill that exists to show what the production
-settings do can gate a pipeline on everything else. One that passes says it did not reproduce.
+A known failure (an SLO id such as `rto[f1]`, a category such as `latency`, or a check named
+under `checks:` such as `failover_errors`) still fails, and says why, but does not fail the run:
+a drill that exists to show what the production settings do can gate a pipeline on everything
+else. One that passes says it did not reproduce.
 
 Every target is a maximum: a measured value passes when it is at most the target. Durations are
 numbers in the field's unit (`_s` seconds, `_ms` milliseconds) or strings with a unit ("30s",
@@ -50,7 +51,7 @@ from reports.profiles import load_profile, merge
 ALL_OPERATIONS = "*"
 # The checks every run gets, in this order (reports.checks); others run when `checks:` names them.
 BUILTIN_CHECKS = ("faults", "data_loss", "latency", "error_rate", "replication_lag")
-# The categories of the built-in checks' results; every other check's results carry its name.
+# The categories of the built-in checks' results (a known failure names one, or a check under `checks:`).
 BUILTIN_CATEGORIES = (
     "rto", "throughput_recovery", "lost_acked_writes", "rpo", "latency", "error_rate", "replication_lag",
 )  # fmt: skip
