@@ -175,5 +175,9 @@ def test_a_known_failure_must_name_a_check_the_run_has(tmp_path: Path) -> None:
         load(scenario)
     assert "known_failures.failover_erors: no check of this run is called that" in str(err.value)
     assert "failover_errors" in str(err.value) and "\n" not in str(err.value)
-    ok = write(tmp_path / "ok.yaml", "name: s\nslos:\n  known_failures: {'rto[f1]': why}\n")
-    assert load(ok).slos.resolve().known_failures == {"rto[f1]": "why"}
+    # A fault id must be one the timeline injects (primary-kill injects f1 only).
+    shipped = Path(__file__).parent.parent / "scenarios" / "primary-kill.yaml"
+    ok = load(shipped, ['slos.known_failures={"rto[f1]": "why"}']).slos.resolve()
+    assert ok.known_failures["rto[f1]"] == "why"
+    with pytest.raises(ScenarioError, match=r"known_failures.rto\[f2\]: the fault timeline injects f1..f1"):
+        load(shipped, ['slos.known_failures={"rto[f2]": "why"}'])

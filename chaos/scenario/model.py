@@ -21,6 +21,7 @@ what it must meet. Each section is owned by the part of the suite that uses it:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +41,9 @@ from contract.errors import UsageError
 from locustfiles.settings import WorkloadSettings
 from reports.options import RenderOptions
 from reports.slo import FaultClass, SLOSpec
+
+# A fault id inside an SLO id: failover_errors[f2], alert_fired[f1].PrimaryUnavailable
+FAULT_IN_SLO = re.compile(r"\[f(\d+)\]")
 
 
 class _Model(BaseModel):
@@ -321,6 +325,13 @@ class Scenario(_Model):
                         f"alerts.expect.{key}: neither a fault kind of this scenario "
                         f"({', '.join(sorted(kinds)) or 'none'}) nor a fault id (f1..f{injections})"
                     )
+        for key in self.slos.known_failures or {}:
+            fault = FAULT_IN_SLO.search(key)
+            if fault and not 1 <= int(fault.group(1)) <= injections:
+                raise ValueError(
+                    f"slos.known_failures.{key}: the fault timeline injects "
+                    + (f"f1..f{injections}" if injections else "no fault")
+                )
         _no_overlaps(self.faults, self.target, total)
         return self
 
