@@ -20,6 +20,7 @@ from reports.summary import FaultAnatomy, Summary
 from reports.verdicts import Verdict, tally
 
 MARK = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.UNKNOWN: "❔"}
+KNOWN_MARK = "⚠️"  # a failure the scenario declares known: it does not fail the run
 LOST_LISTED = 10
 _PUNCTUATION = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
@@ -81,7 +82,7 @@ def run_summary(summary: Summary) -> str:
         "llrrrl",
         [
             [
-                f"{MARK[r.counted]} {r.label}",
+                f"{KNOWN_MARK if r.known_failure else MARK[r.verdict]} {r.label}",
                 text(r.slo),
                 value(r.target, r.unit),
                 measured(r),

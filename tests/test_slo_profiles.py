@@ -156,7 +156,8 @@ def test_a_known_failure_keeps_its_fail_and_reason_and_does_not_fail_the_run(tmp
     assert (last.verdict, last.label, last.measured) == (Verdict.FAIL, "fail (known)", 3.0)
     assert last.explanation.endswith("; known failure: canaries write to a frozen member")
     assert (summary.verdict, summary.exit_code) == (Verdict.PASS, 0)
-    assert "2 fail (known)" in run_summary(summary) and "❌" not in run_summary(summary).split("\n", 1)[0]
+    markdown = run_summary(summary)
+    assert markdown.startswith("## ✅") and "2 fail (known)" in markdown and "⚠️ fail (known)" in markdown
     case = junit_tree(summary).getroot().find(".//testcase[@name='canary_failures']")
     assert case is not None and case.find("skipped") is not None and case.find("failure") is None
 

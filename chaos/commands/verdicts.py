@@ -16,6 +16,7 @@ from reports.summary import Summary
 from reports.verdicts import Verdict, show
 
 _STYLE = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.UNKNOWN: "yellow"}
+KNOWN_STYLE = "red"  # a failure, but one that does not fail the run
 
 
 def print_verdicts(console: Console, summary: Summary) -> None:
@@ -33,7 +34,7 @@ def print_verdicts(console: Console, summary: Summary) -> None:
             "-" if r.target is None else show(r.target, r.unit),
             measured,
             "-" if r.margin is None else show(r.margin, r.unit),
-            f"[{_STYLE[r.counted]}]{r.label}[/]",
+            f"[{KNOWN_STYLE if r.known_failure else _STYLE[r.verdict]}]{r.label}[/]",
         )
     console.print(table)
     run = summary.run
