@@ -264,7 +264,7 @@ class SLOSpec(_Strict):
     on_unknown: Literal["fail", "pass"] | None = None
     checks: dict[str, Any] | None = None
     saturation: Saturation | None = None
-    known_failures: dict[str, str] | None = None
+    known_failures: dict[str, Annotated[str, Field(min_length=1)]] | None = None
 
     @model_validator(mode="after")
     def _known_failures_name_checks(self) -> SLOSpec:

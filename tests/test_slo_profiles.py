@@ -182,3 +182,5 @@ def test_a_known_failure_must_name_a_check_the_run_has(tmp_path: Path) -> None:
     assert ok.known_failures["rto[f1]"] == "why"
     with pytest.raises(ScenarioError, match=r"known_failures.rto\[f2\]: the fault timeline injects f1..f1"):
         load(shipped, ['slos.known_failures={"rto[f2]": "why"}'])
+    with pytest.raises(ScenarioError, match="at least 1 character"):
+        load(shipped, ['slos.known_failures={"rto[f1]": ""}'])  # a known failure says why
