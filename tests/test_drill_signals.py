@@ -5,6 +5,7 @@ one command that removes it."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import signal
@@ -116,7 +117,9 @@ def test_a_signal_during_the_load_heals_the_fault_first(tmp_path: Path, sig: int
 def test_repeated_ctrl_c_waits_for_the_cleanup_and_a_third_aborts_naming_the_command(
     tmp_path: Path,
 ) -> None:
-    state, out = tmp_path / "state", tmp_path / "run"
+    # The run id is the run directory's name, and `heal --run` lifts that run's faults even while
+    # it runs: a name of its own, so that no other test's live drill (most use `run`) is healed.
+    state, out = tmp_path / "state", tmp_path / f"aborted-{os.getpid()}"
     env = state_env(state)
     drill = LiveDrill(scenario(tmp_path, "abort", pause_a_secondary()), out, env)
     wait_until(lambda: '"action":"inject"' in _read(out / rundir.FAULTS), 120, "the pause")
