@@ -84,6 +84,10 @@ class Owner(ProcessRef):
             return None
         return cls(pid=int(pid), started=int(started) * _PRECISION, run=run)
 
+    def same_process(self, other: ProcessRef) -> bool:
+        """Whether both name one process (a label keeps the start time to the hundredth)."""
+        return self.pid == other.pid and abs(self.started - other.started) < _PRECISION * 1.5
+
     def is_run(self, run: str) -> bool:
         """Whether this is `run` (as the command line names it; labels keep a safe form)."""
         return self.run in (run, _UNSAFE.sub("_", run)[:RUN_IN_LABEL_MAX])
@@ -92,17 +96,28 @@ class Owner(ProcessRef):
 @dataclass(frozen=True, slots=True)
 class HealScope:
     """What `hubchaos heal` may touch: by default what belongs to owners that are gone (and
-    what has no owner on record); `--run ID` that run's, alive or not; `--all` everything."""
+    what has no owner on record); `--run ID` that run's, alive or not; `--all` everything.
+
+    Run ids are unique within a state directory only (chaos.runclaims), so `--run ID` lifts a
+    live owner's items only when that process is on record in the state directory healed
+    (`recorded`): another user's, or another state directory's, live run of the same name keeps
+    its faults."""
 
     everything: bool = False
     run: str | None = None
+    recorded: tuple[Owner, ...] = ()
 
     def covers(self, owner: Owner | None) -> bool:
         if self.everything:
             return True
         if self.run is not None:
-            return owner is not None and owner.is_run(self.run)
+            return (
+                owner is not None and owner.is_run(self.run) and (not owner.alive() or self._recorded(owner))
+            )
         return owner is None or not owner.alive()
+
+    def _recorded(self, owner: Owner) -> bool:
+        return any(owner.same_process(r) for r in self.recorded)
 
     def why_not(self, owner: Owner | None) -> str:
         """Why an item the scope does not cover is left alone (one clause)."""
@@ -110,4 +125,6 @@ class HealScope:
             return "it has no owner on record and --run names one"
         if self.run is not None and not owner.is_run(self.run):
             return f"it belongs to run {owner.run}, not {self.run}"
+        if self.run is not None:
+            return f"{owner.describe()} still runs and is not on record in this state directory"
         return f"{owner.describe()} is still running: `hubchaos heal --run {owner.run}` heals it anyway"

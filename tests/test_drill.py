@@ -19,6 +19,7 @@ from chaos_support import wait_until
 from drill_support import LiveDrill, hubchaos, pause_a_secondary, scenario
 from report_support import check_causal_anatomy
 
+from chaos.runclaims import claim_run, claims_dir
 from contract import rundir
 from reports.calibration import calibrate
 from reports.summary import Summary
@@ -212,8 +213,11 @@ def test_a_killed_drill_is_healed_and_stopped_by_heal_even_without_its_run_direc
     workspace cleanup does): `hubchaos heal` alone resumes the member and stops the members the
     drill left running, found from the state directory."""
     path = scenario(tmp_path, "killed", pause_a_secondary())
-    env = {**os.environ, "HUBCHAOS_STATE_DIR": str(tmp_path / "state")}
+    state = tmp_path / "state"
+    env = {**os.environ, "HUBCHAOS_STATE_DIR": str(state)}
     out = tmp_path / "run"
+    # A live run here already holds the id `run` (another CI job's `--out .../run`, say).
+    held = claim_run(state, out.name)
     drill = LiveDrill(path, out, env)
     wait_until(lambda: '"action":"inject"' in _read(out / rundir.FAULTS), 120, "the pause")
     drill.proc.kill()
@@ -221,14 +225,17 @@ def test_a_killed_drill_is_healed_and_stopped_by_heal_even_without_its_run_direc
     [paused] = json.loads(_read(out / rundir.FAULTS).splitlines()[0])["members"]
     pids = _member_pids(out)
     assert psutil.Process(pids[paused]).status() == psutil.STATUS_STOPPED
+    assert json.loads((out / rundir.RUN_INFO).read_text())["run_id"] == "run-2"
     shutil.rmtree(out)
 
     healed = hubchaos("heal", timeout=120, env=env)
     assert healed.returncode == 0, healed.stdout + healed.stderr
     assert f"pause on {paused}" in healed.stdout
-    assert f"stopped cluster drill-{out.name} (local, 3 members)" in healed.stdout
+    assert "stopped cluster drill-run-2 (local, 3 members) of run run-2" in healed.stdout
     assert _gone(pids)
-    assert not list((tmp_path / "state" / "clusters").glob("*/cluster.json"))
+    assert not list((state / "clusters").glob("*/cluster.json"))
+    # The killed run's id is free again; the live holder keeps its own.
+    assert [p.name for p in claims_dir(state).iterdir()] == [held.run]
 
 
 def _read(path: Path) -> str:

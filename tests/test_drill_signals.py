@@ -5,7 +5,6 @@ one command that removes it."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import signal
@@ -26,6 +25,7 @@ from drill_support import (
 )
 
 from chaos.backends import netns
+from chaos.runclaims import claims_dir
 from contract import rundir
 
 pytestmark = pytest.mark.slow
@@ -55,6 +55,7 @@ def _cluster_id(state: Path, out: Path) -> str:
 def _assert_cleaned_up(state: Path, out: Path, cluster_id: str | None) -> None:
     assert not processes_under(out), [p.info["cmdline"] for p in processes_under(out)]
     assert not list((state / "clusters").glob("*/cluster.json"))
+    assert not list(claims_dir(state).iterdir())  # the run id is given up
     if cluster_id is not None:
         assert not [n for n in netns.list_namespaces() if n.startswith(netns.netns_name(cluster_id, ""))]
 
@@ -117,9 +118,9 @@ def test_a_signal_during_the_load_heals_the_fault_first(tmp_path: Path, sig: int
 def test_repeated_ctrl_c_waits_for_the_cleanup_and_a_third_aborts_naming_the_command(
     tmp_path: Path,
 ) -> None:
-    # The run id is the run directory's name, and `heal --run` lifts that run's faults even while
-    # it runs: a name of its own, so that no other test's live drill (most use `run`) is healed.
-    state, out = tmp_path / "state", tmp_path / f"aborted-{os.getpid()}"
+    # Other tests' live drills have the run id `run` too: `heal --run run` here must leave them
+    # alone (it lifts only the live run on record in its own state directory).
+    state, out = tmp_path / "state", tmp_path / "run"
     env = state_env(state)
     drill = LiveDrill(scenario(tmp_path, "abort", pause_a_secondary()), out, env)
     wait_until(lambda: '"action":"inject"' in _read(out / rundir.FAULTS), 120, "the pause")

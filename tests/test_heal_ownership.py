@@ -27,6 +27,7 @@ from chaos.faults.kinds.partition import Partition
 from chaos.faults.kinds.pause import Pause
 from chaos.faults.netfilter import fault_label, label_owner
 from chaos.ownership import HealScope, Owner, ProcessRef
+from chaos.runclaims import claim_run, claims_dir, release_run
 from chaos.target import parse_target
 
 HUBCHAOS = [sys.executable, "-m", "chaos.cli"]
@@ -81,11 +82,30 @@ def test_a_label_carries_its_owner_and_older_labels_have_none() -> None:
 
 def test_the_scope_covers_gone_owners_by_default(dead_owner: Owner) -> None:
     live = Owner.current("live-run")
-    default, one, everything = HealScope(), HealScope(run="live-run"), HealScope(everything=True)
+    default, everything = HealScope(), HealScope(everything=True)
+    one = HealScope(run="live-run", recorded=(live,))
     assert default.covers(dead_owner) and default.covers(None) and not default.covers(live)
     assert "still running" in default.why_not(live) and "--run live-run" in default.why_not(live)
     assert one.covers(live) and not one.covers(dead_owner) and not one.covers(None)
     assert everything.covers(live) and everything.covers(dead_owner)
+    # --run names a live run that this state directory has not on record: another of that name.
+    unrecorded = HealScope(run="live-run")
+    assert not unrecorded.covers(live) and "not on record" in unrecorded.why_not(live)
+    assert HealScope(run="dead-run").covers(dead_owner)
+
+
+def test_a_run_id_is_claimed_once_per_state_directory(tmp_path: Path, dead_owner: Owner) -> None:
+    state = tmp_path / "state"
+    first, second = claim_run(state, "run"), claim_run(state, "run")
+    assert (first.run, second.run) == ("run", "run-2") and first.same_process(second)
+    release_run(state, first)
+    assert claim_run(state, "run").run == "run"
+    # A killed run's claim holds its id until heal has removed all it left.
+    (claims_dir(state) / "gone").write_text(dead_owner.model_copy(update={"run": "gone"}).model_dump_json())
+    assert claim_run(state, "gone").run == "gone-2"
+    healed = heal(state)
+    assert healed.returncode == 0, healed.stderr
+    assert sorted(p.name for p in claims_dir(state).iterdir()) == ["gone-2", "run", "run-2"]
 
 
 # --- against real members -----------------------------------------------------------------------
@@ -124,6 +144,11 @@ def test_a_heal_elsewhere_never_lifts_a_live_runs_faults(
     assert fault_rules(cluster) > 0
     assert f"healed  {pause.fault_id} pause on b" in own.stdout
     assert f"left    {partition.fault_id} partition on a" in own.stdout
+
+    # --run in another state directory: a live run of that name there is not this one.
+    other = heal(theirs, "--run", "live-run")
+    assert other.returncode == 0, other.stderr
+    assert fault_rules(cluster) > 0 and "not on record in this state directory" in other.stdout
 
     # --run names the live run: healed although it still runs.
     forced = heal(mine, "--run", "live-run")

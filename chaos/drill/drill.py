@@ -61,10 +61,10 @@ from chaos.monitoring.cluster import LiveCluster, ServerStatusProbe
 from chaos.monitoring.exporter import FaultView, MetricsEndpoint, Sources
 from chaos.monitoring.prometheus import find_binary
 from chaos.monitoring.validation import alert_drill
-from chaos.ownership import Owner
 from chaos.probes import ProbeTarget, StatusProbe
 from chaos.runbook.player import RunbookPlayer
 from chaos.runbook.step import RunbookState, StepContext
+from chaos.runclaims import claim_run, release_run
 from chaos.scenario.model import Scenario
 from chaos.target import ExternalTarget
 from contract import rundir
@@ -123,8 +123,14 @@ class Drill:
         if scenario.alerts is not None and scenario.alerts.enabled:
             find_binary(scenario.alerts.prometheus)
         self.directory = RunDirectory.create(scenario, out)
+        try:
+            # The run id is the directory's name unless another run on this machine holds it.
+            self.owner = claim_run(default_state_dir(), self.directory.path.name)
+        except RunError:
+            shutil.rmtree(self.directory.path, ignore_errors=True)
+            raise
         self.info = RunInfo(
-            run_id=self.directory.path.name,
+            run_id=self.owner.run,
             scenario=scenario.name,
             description=scenario.description,
             command=command,
@@ -141,6 +147,7 @@ class Drill:
             self.directory.write_info(self.info)
         except OSError as exc:  # never a half-written run directory
             shutil.rmtree(self.directory.path, ignore_errors=True)
+            release_run(default_state_dir(), self.owner)
             raise RunError(f"cannot write the run directory {self.directory.path}: {exc.strerror}") from None
         self.phase = "starting"
         self.probe_log = ProbeLog(self.directory.path)
@@ -161,7 +168,7 @@ class Drill:
     def run(self) -> DrillResult:
         cluster = backends.create(self.scenario.target, self.path)
         # The cluster, its faults and its helpers belong to this run while this process runs.
-        cluster.owner = Owner.current(self.info.run_id)
+        cluster.owner = self.owner
         error: str | None = None
         code = ExitCode.RUN_FAILED
         try:
@@ -175,6 +182,8 @@ class Drill:
             error = describe_write_error(exc, self.path)
         except BaseException as exc:  # anything unforeseen: still recorded, in one line
             error = describe(exc)
+        if not self._left():
+            release_run(default_state_dir(), self.owner)
         if self.supervisor.interrupted:
             error = self.supervisor.describe() + (f" ({error})" if error else "")
             status = "interrupted"
@@ -408,9 +417,7 @@ class Drill:
 
     def _abort(self, signum: int) -> None:
         """A third Ctrl-C during cleanup: say what is left and how to remove it, record it."""
-        left = [f"fault {f.fault_id} ({f.spec.kind} on {', '.join(f.members)})" for f in self._active()]
-        if self._registration is not None and self._registration.exists():
-            left.append(f"cluster {self._registration.parent.name}")
+        left = self._left()
         command = heal_command(self.info.run_id)
         error = f"aborted while {self.phase}; left: {', '.join(left) or 'nothing'}"
         self.view.line(f"[bold red]aborted:[/] left {', '.join(left) or 'nothing'}")
@@ -418,6 +425,13 @@ class Drill:
             self.view.line(f"remove it with: {command}")
         with contextlib.suppress(OSError):
             self._finish("interrupted", error)
+
+    def _left(self) -> list[str]:
+        """What this run has on the machine: its active faults and its registered cluster."""
+        left = [f"fault {f.fault_id} ({f.spec.kind} on {', '.join(f.members)})" for f in self._active()]
+        if self._registration is not None and self._registration.exists():
+            left.append(f"cluster {self._registration.parent.name}")
+        return left
 
     def _active(self) -> list[Any]:
         return list(self._injector.active) if self._injector is not None else []

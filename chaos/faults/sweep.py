@@ -10,6 +10,7 @@
     3. orphaned clusters drills' registered clusters whose run is gone: stopped and unregistered,
                          found from the state directory alone (member pids and start times,
                          container ids, namespace names), even with the run directory deleted
+    4. run ids           the claims of gone runs with nothing left on record (chaos.runclaims)
 
 Every item gets one line in the report: healed, swept, stopped, or left alone and why.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from docker.errors import DockerException
@@ -32,6 +33,7 @@ from chaos.faults.journal import Journal, JournalEntry
 from chaos.faults.netfilter import FAULT_LABEL_PREFIX, delete_labelled, label_owner
 from chaos.faults.steps import run_steps
 from chaos.ownership import HealScope, Owner
+from chaos.runclaims import claims
 from chaos.system import CommandFailed, have, is_root
 from contract.errors import BackendError, HubchaosError
 
@@ -194,10 +196,32 @@ def stop_orphans(state_dir: Path, report: HealReport, scope: HealScope) -> None:
         report.stopped.append(f"cluster {name} ({state.backend}, {members} members) of {_whose(owner)}")
 
 
+def run_owners(journal: Journal, state_dir: Path, run: str) -> tuple[Owner, ...]:
+    """The processes of `run` on record in this state directory: its claim, its journal
+    entries' and its registered cluster's owners."""
+    entries, _ = journal.entries()
+    found = [owner for path, owner in claims(state_dir) if path.name == run and owner is not None]
+    found += [e.owner for e in entries if e.owner is not None and e.owner.is_run(run)]
+    found += [s.owner for _, s in registrations(state_dir) if s.owner is not None and s.owner.is_run(run)]
+    return tuple(found)
+
+
 def heal_everything(journal: Journal, state_dir: Path, scope: HealScope | None = None) -> HealReport:
     scope = scope or HealScope()
+    if scope.run is not None:
+        scope = replace(scope, recorded=run_owners(journal, state_dir, scope.run))
     report = HealReport()
     heal_journal(journal, report, scope, state_dir)
     sweep_labels(report, scope)
     stop_orphans(state_dir, report, scope)
+    release_claims(journal, state_dir, scope)
     return report
+
+
+def release_claims(journal: Journal, state_dir: Path, scope: HealScope) -> None:
+    """Give up the run ids of gone runs once nothing of theirs is on record (see runclaims)."""
+    entries, _ = journal.entries()
+    kept = {e.owner for e in entries} | {state.owner for _, state in registrations(state_dir)}
+    for path, owner in claims(state_dir):
+        if owner is not None and not owner.alive() and scope.covers(owner) and owner not in kept:
+            path.unlink(missing_ok=True)
