@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from chaos.backends import Cluster, create
 from chaos.faults.injector import FaultInjector
 from chaos.faults.journal import Journal
 from chaos.faults.netfilter import FAULT_LABEL_PREFIX, labelled_rules
+from chaos.ownership import Owner, ProcessRef
 from chaos.target import parse_target
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
@@ -27,6 +29,16 @@ def local_cluster(workdir: Path, members: Any = 1, **target: Any) -> Iterator[Cl
     data = {"backend": "local", "members": members, "settings": FAST, "healthy_timeout_s": 60, **target}
     with create(parse_target(data), workdir) as cluster:
         yield cluster
+
+
+def gone_owner(run: str) -> Owner:
+    """The owner of a run whose process is gone (started, recorded, killed)."""
+    proc = subprocess.Popen(["sleep", "60"])
+    ref = ProcessRef.of(proc.pid)
+    proc.kill()
+    proc.wait()
+    assert ref is not None and not ref.alive()
+    return Owner(pid=ref.pid, started=ref.started, run=run)
 
 
 def injector(cluster: Cluster, tmp_path: Path) -> FaultInjector:

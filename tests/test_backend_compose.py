@@ -9,10 +9,11 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from chaos_support import needs_root, wait_until
+from chaos_support import gone_owner, needs_root, wait_until
 
 from chaos.backends import create, netns
 from chaos.backends.compose import ComposeCluster, compose_command, read_topology
@@ -99,27 +100,33 @@ def test_the_stack_comes_up_and_takes_a_fault(stack_env: str, tmp_path: Path) ->
 HELPER_IMAGE = "hubchaos/debian-python:bookworm"
 
 
-@pytest.fixture
-def running_project(stack_env: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """A one-service compose stack running under project `stack_env` (a container that only
-    sleeps: the project name is what is looked for, not a replica set)."""
+@contextmanager
+def one_service_project(folder: Path, project: str, labels: str = "hubchaos.member: m0") -> Iterator[Path]:
+    """A one-service compose stack running under `project` (a container that only sleeps: the
+    project name and labels are what is looked for, not a replica set)."""
     net = os.environ["HUBCHAOS_NET"]
-    file = tmp_path / "stack" / "docker-compose.yml"
+    file = folder / "docker-compose.yml"
     file.parent.mkdir()
     file.write_text(
         "x-hubchaos: {advertise_network: net}\n"
         f"networks:\n  net:\n    ipam: {{config: [{{subnet: {net}.0/24}}]}}\n"
         "services:\n  m0:\n"
         f"    image: {HELPER_IMAGE}\n    command: [sleep, '600']\n"
-        "    labels: {hubchaos.member: m0}\n"
+        f"    labels: {{{labels}}}\n"
         f"    networks: {{net: {{ipv4_address: {net}.11}}}}\n"
     )
-    compose = [*compose_command(), "-f", str(file), "-p", stack_env]
+    compose = [*compose_command(), "-f", str(file), "-p", project]
     run([*compose, "up", "-d"], timeout=120)
     try:
-        yield file, stack_env
+        yield file
     finally:
         run([*compose, "down", "-v", "--remove-orphans"], timeout=120, check=False)
+
+
+@pytest.fixture
+def running_project(stack_env: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    with one_service_project(tmp_path / "stack", stack_env) as file:
+        yield file, stack_env
 
 
 def _hubchaos(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -127,6 +134,24 @@ def _hubchaos(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "chaos", *args, "--state-dir", str(state)],
         capture_output=True, text=True, cwd=ROOT, timeout=180, check=False,
     )  # fmt: skip
+
+
+def test_heal_removes_a_killed_runs_project_that_no_state_directory_knows(
+    stack_env: str, tmp_path: Path
+) -> None:
+    """A killed drill's compose stack, its state directory gone too: found by the members'
+    owner label, removed whole (containers and networks), as `docker compose down` would."""
+    owner = gone_owner("dead-compose-run")
+    labels = f'hubchaos: "1", hubchaos.owner: "{owner.token()}", hubchaos.member: m0'
+    project = {"label": f"com.docker.compose.project={stack_env}"}
+    client = docker_client()
+    with one_service_project(tmp_path / "stack", stack_env, labels):
+        assert client.containers.list(filters=project)
+        healed = _hubchaos(tmp_path / "state", "heal", "--no-wait")
+        assert healed.returncode == 0, healed.stdout + healed.stderr
+        assert f"compose project {stack_env} (1 container(s)) of run dead-compose-run" in healed.stdout
+        assert not client.containers.list(all=True, filters=project)
+        assert not client.networks.list(filters=project)
 
 
 def test_a_project_with_no_containers_names_those_that_have_some(

@@ -13,8 +13,9 @@ import os
 from pathlib import Path
 
 import pytest
-from chaos_support import needs_root
+from chaos_support import gone_owner, needs_root
 from docker.errors import NotFound
+from drill_support import hubchaos
 from replset_faults import MEMBERS, SETTINGS, check_all_fault_kinds
 
 from chaos.backends import create
@@ -65,3 +66,31 @@ def test_every_fault_kind_on_a_container_set(docker, image: str, tmp_path: Path)
     assert not docker.containers.list(all=True, filters={"label": f"{LABEL_CLUSTER}={cluster.cluster_id}"})
     assert not docker.networks.list(filters={"label": f"{LABEL_CLUSTER}={cluster.cluster_id}"})
     assert (tmp_path / "c" / "members" / "m0" / "container.log").exists()
+
+
+def test_heal_removes_a_killed_runs_containers_that_no_state_directory_knows(docker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A killed drill whose state directory went too: its containers and network are found by
+    their owner label alone."""
+    require_image(docker, EMULATOR_IMAGE)
+    target = parse_target(
+        {"backend": "docker", "image": EMULATOR_IMAGE, "members": 1, "healthy_timeout_s": 90}
+    )
+    cluster = create(target, tmp_path / "c")
+    cluster.owner = gone_owner("dead-docker-run")
+    mine = {"label": f"{LABEL_CLUSTER}={cluster.cluster_id}"}
+    try:
+        cluster.up()
+        assert docker.containers.list(filters=mine)
+        healed = hubchaos(
+            "heal",
+            "--no-wait",
+            env={**os.environ, "HUBCHAOS_STATE_DIR": str(tmp_path / "state")},
+            timeout=120,
+        )
+        assert healed.returncode == 0, healed.stdout + healed.stderr
+        assert f"container hubchaos-{cluster.cluster_id}-m0 of run dead-docker-run" in healed.stdout
+        assert f"docker network hubchaos-{cluster.cluster_id} of run dead-docker-run" in healed.stdout
+        assert not docker.containers.list(all=True, filters=mine)
+        assert not docker.networks.list(filters=mine)
+    finally:
+        cluster.down()

@@ -17,16 +17,16 @@ from pathlib import Path
 
 import psutil
 import pytest
-from chaos_support import FAST, fault_rules, local_cluster, needs_root
+from chaos_support import FAST, fault_rules, gone_owner, local_cluster, needs_root
 
-from chaos.backends import create
+from chaos.backends import create, netns
 from chaos.backends.base import Cluster
 from chaos.faults.injector import FaultInjector
 from chaos.faults.journal import Journal
 from chaos.faults.kinds.partition import Partition
 from chaos.faults.kinds.pause import Pause
 from chaos.faults.netfilter import fault_label, label_owner
-from chaos.ownership import HealScope, Owner, ProcessRef
+from chaos.ownership import HealScope, Owner
 from chaos.runclaims import claim_run, claims_dir, release_run
 from chaos.target import parse_target
 
@@ -48,13 +48,7 @@ def heal(state: Path, *args: str, cwd: Path | None = None) -> subprocess.Complet
 
 @pytest.fixture
 def dead_owner() -> Owner:
-    """The owner of a run whose process is gone (started, recorded, killed)."""
-    proc = subprocess.Popen(["sleep", "60"])
-    ref = ProcessRef.of(proc.pid)
-    proc.kill()
-    proc.wait()
-    assert ref is not None and not ref.alive()
-    return Owner(pid=ref.pid, started=ref.started, run="dead-run")
+    return gone_owner("dead-run")
 
 
 # --- units ---------------------------------------------------------------------------------------
@@ -221,6 +215,36 @@ def test_heal_finds_a_dead_runs_members_after_its_run_directory_is_deleted(
         assert not cluster.registration.exists()
     finally:
         cluster.down()
+
+
+@needs_root
+def test_heal_removes_a_killed_runs_network_that_no_state_directory_knows(
+    tmp_path: Path, dead_owner: Owner
+) -> None:
+    """A killed drill whose state directory went too: its members' namespaces, bridge and
+    processes are found by the bridge's label alone; a live run's network stays."""
+    target = parse_target({"backend": "local", "members": 2, "settings": FAST})
+    orphan, live = create(target, tmp_path / "orphan"), create(target, tmp_path / "live")
+    orphan.owner, live.owner = dead_owner, Owner.current("live-run")
+    try:
+        orphan.up()
+        live.up()
+        pids = [p.pid for p in orphan.processes.values()]  # type: ignore[attr-defined]
+        healed = heal(tmp_path / "state")
+        assert healed.returncode == 0, healed.stderr
+        bridge = netns.bridge_name(orphan.cluster_id)
+        said = f"stopped network {bridge} (2 namespace(s), 2 process(es) killed) of run dead-run"
+        assert said in healed.stdout
+        assert not netns.members_of(orphan.cluster_id)
+        assert subprocess.run(["ip", "link", "show", bridge], capture_output=True, check=False).returncode
+        forward = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+        assert netns.FORWARD_COMMENT.format(cluster_id=orphan.cluster_id) not in forward
+        assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids)
+        assert sorted(netns.members_of(live.cluster_id)) == ["m0", "m1"]
+        live.wait_healthy()
+    finally:
+        orphan.down()
+        live.down()
 
 
 def test_compose_state_names_the_file_absolutely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -147,7 +147,7 @@ class LocalCluster(Cluster):
         self._build(addresses)
         self.register()  # before anything exists: the namespaces to remove are known by name
         if self.net is not None:
-            netns.create(self.cluster_id, self.net)
+            netns.create(self.cluster_id, self.net, self.owner)
         for process in self.processes.values():
             process.start()
             self.register()
@@ -243,7 +243,10 @@ class LocalCluster(Cluster):
 
     def netns_prefix(self, name: str) -> list[str]:
         self.require_network()
-        return netns.exec_prefix(netns.netns_name(self.cluster_id, self.member(name).name))
+        ns = netns.netns_name(self.cluster_id, self.member(name).name)
+        if not netns.exists(ns):  # removed with its cluster: nothing of a fault in it survives
+            raise FaultError(f"member {name} has no network namespace ({ns}): its cluster is down")
+        return netns.exec_prefix(ns)
 
     def member_ips(self, name: str) -> list[str]:
         self.require_network()

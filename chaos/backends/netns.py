@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from chaos.ownership import Owner
 from chaos.system import CommandFailed, run
 from contract.errors import BackendError
 
@@ -23,6 +24,10 @@ NETNS_PREFIX = "hubchaos-"
 # The root-namespace rule that lets bridged member traffic through a FORWARD policy of DROP
 # (Docker sets one, and bridged frames traverse iptables when br_netfilter is loaded).
 FORWARD_COMMENT = "hubchaos:net:{cluster_id}"
+# The bridge's alias names the run that made the network, so `hubchaos heal` can remove a killed
+# run's network without its registration.
+BRIDGE_LABEL = "hubchaos:net:"
+BRIDGE_PREFIX = "hcb-"
 FIRST_HOST = 10
 
 
@@ -31,7 +36,7 @@ def netns_name(cluster_id: str, member: str) -> str:
 
 
 def bridge_name(cluster_id: str) -> str:
-    return f"hcb-{cluster_id}"  # interface names are limited to 15 characters
+    return f"{BRIDGE_PREFIX}{cluster_id}"  # interface names are limited to 15 characters
 
 
 def veth_name(cluster_id: str, index: int) -> str:
@@ -73,10 +78,12 @@ def networks_in_use() -> list[ipaddress.IPv4Network]:
     return [ipaddress.IPv4Interface(cidr).network for cidr in re.findall(r"inet (\S+)", out)]
 
 
-def create(cluster_id: str, net: NetPlan) -> None:
-    """The bridge, one namespace per member and the veth pairs between them."""
+def create(cluster_id: str, net: NetPlan, owner: Owner | None = None) -> None:
+    """The bridge (labelled with its owner), one namespace per member and the veth pairs."""
     bridge = bridge_name(cluster_id)
     run(["ip", "link", "add", bridge, "type", "bridge"])
+    if owner is not None:
+        run(["ip", "link", "set", bridge, "alias", f"{BRIDGE_LABEL}{owner.token()}"])
     run(["ip", "addr", "add", f"{net.gateway}/{net.subnet.prefixlen}", "dev", bridge])
     run(["ip", "link", "set", bridge, "up"])
     run(["iptables", "-I", "FORWARD", "1", *_forward_rule(cluster_id)])
@@ -122,6 +129,21 @@ def exec_prefix(ns: str) -> list[str]:
     return ["ip", "netns", "exec", ns]
 
 
+def exists(ns: str) -> bool:
+    return ns in list_namespaces(ns)
+
+
 def list_namespaces(prefix: str = NETNS_PREFIX) -> list[str]:
     out = run(["ip", "netns", "list"], check=False).stdout
     return [line.split()[0] for line in out.splitlines() if line.startswith(prefix)]
+
+
+def members_of(cluster_id: str) -> list[str]:
+    """The members whose namespaces this cluster has on the machine."""
+    prefix = netns_name(cluster_id, "")
+    return [ns.removeprefix(prefix) for ns in list_namespaces(prefix)]
+
+
+def pids_in(ns: str) -> list[int]:
+    out = run(["ip", "netns", "pids", ns], check=False).stdout
+    return [int(pid) for pid in out.split() if pid.isdigit()]

@@ -9,7 +9,9 @@
                          are left alone, whatever state directory it uses
     3. orphaned clusters drills' registered clusters whose run is gone: stopped and unregistered,
                          found from the state directory alone (member pids and start times,
-                         container ids, namespace names), even with the run directory deleted
+                         container ids, namespace names), even with the run directory deleted;
+                         then what gone runs left registered nowhere here: member networks (by
+                         their bridge's label) and labelled containers and docker networks
     4. run ids           the claims of gone runs with nothing left on record (chaos.runclaims)
 
 Every item gets one line in the report: healed, swept, stopped, or left alone and why.
@@ -17,13 +19,16 @@ Every item gets one line in the report: healed, swept, stopped, or left alone an
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import psutil
 from docker.errors import DockerException
 
+import docker
 from chaos.backends import STATE_FILE, ClusterState, attach, load_state
 from chaos.backends import netns as ns
 from chaos.backends.base import Cluster
@@ -206,6 +211,77 @@ def run_owners(journal: Journal, state_dir: Path, run: str) -> tuple[Owner, ...]
     return tuple(found)
 
 
+COMPOSE_PROJECT = "com.docker.compose.project"
+Gone = Callable[[Owner | None], bool]  # whether an owner is gone and in the heal's scope
+
+
+def stop_unregistered(report: HealReport, scope: HealScope) -> None:
+    """Remove what killed runs left with no registration here (their state directory lost, or
+    another one's): local member networks, found by their bridge's label, with the processes
+    inside them; labelled containers and networks; compose projects whose members they own."""
+
+    def gone(owner: Owner | None) -> bool:
+        return owner is not None and not owner.alive() and scope.covers(owner)
+
+    if not is_root():
+        return
+    _stop_member_networks(report, gone)
+    try:
+        client = docker_client()
+    except BackendError:
+        return
+    try:
+        _stop_containers(client, report, gone)
+    except DockerException as exc:
+        report.errors.append(f"docker: {exc}")
+
+
+def _stop_member_networks(report: HealReport, gone: Gone) -> None:
+    for iface, alias in shaping.labels([]).items():
+        owner = Owner.from_token(alias.removeprefix(ns.BRIDGE_LABEL))
+        if not (iface.startswith(ns.BRIDGE_PREFIX) and alias.startswith(ns.BRIDGE_LABEL) and gone(owner)):
+            continue
+        cluster_id = iface.removeprefix(ns.BRIDGE_PREFIX)
+        members = ns.members_of(cluster_id)
+        killed = 0
+        for member in members:
+            for pid in ns.pids_in(ns.netns_name(cluster_id, member)):
+                with contextlib.suppress(psutil.Error):
+                    psutil.Process(pid).kill()
+                    killed += 1
+        ns.destroy(cluster_id, members)
+        report.stopped.append(
+            f"network {iface} ({len(members)} namespace(s), {killed} process(es) killed) of {_whose(owner)}"
+        )
+
+
+def _stop_containers(client: docker.DockerClient, report: HealReport, gone: Gone) -> None:
+    projects: dict[str, Owner | None] = {}
+    for c in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
+        owner = Owner.from_token(c.labels.get(LABEL_OWNER, ""))
+        if not gone(owner):
+            continue
+        if COMPOSE_PROJECT in c.labels:  # the whole project goes, as `docker compose down` does
+            projects[c.labels[COMPOSE_PROJECT]] = owner
+            continue
+        c.remove(force=True, v=True)
+        report.stopped.append(f"container {c.name} of {_whose(owner)}")
+    for net in client.networks.list(filters={"label": f"{LABEL}=1"}):
+        owner = Owner.from_token(net.attrs.get("Labels", {}).get(LABEL_OWNER, ""))
+        if gone(owner):
+            net.remove()
+            report.stopped.append(f"docker network {net.name} of {_whose(owner)}")
+    for project, owner in projects.items():
+        mine = {"label": f"{COMPOSE_PROJECT}={project}"}
+        containers = client.containers.list(all=True, filters=mine)
+        for c in containers:
+            c.remove(force=True, v=True)
+        for net in client.networks.list(filters=mine):
+            net.remove()
+        count = len(containers)
+        report.stopped.append(f"compose project {project} ({count} container(s)) of {_whose(owner)}")
+
+
 def heal_everything(journal: Journal, state_dir: Path, scope: HealScope | None = None) -> HealReport:
     scope = scope or HealScope()
     if scope.run is not None:
@@ -214,6 +290,7 @@ def heal_everything(journal: Journal, state_dir: Path, scope: HealScope | None =
     heal_journal(journal, report, scope, state_dir)
     sweep_labels(report, scope)
     stop_orphans(state_dir, report, scope)
+    stop_unregistered(report, scope)
     release_claims(journal, state_dir, scope)
     return report
 
