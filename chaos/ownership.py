@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict
 _PRECISION = 0.01
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 RUN_IN_LABEL_MAX = 64
+# The environment variable that carries a process's (or a compose member's) owner token, so
+# `hubchaos heal` finds what a killed run started without any state directory.
+OWNER_ENV = "HUBCHAOS_OWNER"
 
 
 def started_at(pid: int) -> float | None:

@@ -247,6 +247,25 @@ def test_heal_removes_a_killed_runs_network_that_no_state_directory_knows(
         live.down()
 
 
+def test_heal_stops_a_killed_runs_loopback_member_that_no_state_directory_knows(
+    tmp_path: Path, dead_owner: Owner
+) -> None:
+    """Found by the owner in its environment: no namespace, no registration, no lock file."""
+    target = parse_target({"backend": "local", "members": 1, "network": "loopback", "settings": FAST})
+    cluster = create(target, tmp_path / "orphan")
+    cluster.owner = dead_owner
+    try:
+        cluster.up()
+        pid = cluster.member_pid("m0")
+        shutil.rmtree(tmp_path / "orphan")
+        healed = heal(tmp_path / "state")
+        assert healed.returncode == 0, healed.stderr
+        assert f"stopped process {pid} (" in healed.stdout and "of run dead-run" in healed.stdout
+        assert pid is not None and (not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie")
+    finally:
+        cluster.down()
+
+
 def test_compose_state_names_the_file_absolutely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A heal or `cluster down` from another folder must find the compose file."""
     monkeypatch.chdir(Path(__file__).parent.parent)

@@ -19,13 +19,13 @@ from typing import Any, Literal
 
 from chaos.backends.base import ClusterState, Member
 from chaos.backends.containers import ContainerCluster
+from chaos.ownership import OWNER_ENV
 from chaos.system import CommandFailed, run
 from chaos.target import ComposeTarget, MemberSpec
 from contract import safeyaml
 from contract.errors import BackendError, ScenarioError
 
 MEMBER_PORT = 27017
-OWNER_ENV = "HUBCHAOS_OWNER"
 PROJECT_LABEL = "com.docker.compose.project"
 _VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
 

@@ -77,6 +77,7 @@ class LocalCluster(Cluster):
     @classmethod
     def from_state(cls, state: LocalState) -> LocalCluster:
         cluster = cls(state.target, state.cluster_id, state.workdir)
+        cluster.owner = state.owner
         cluster.binary = list(state.binary)
         cluster.loopback_reason = state.loopback_reason
         if state.subnet is not None and state.gateway is not None:
@@ -134,6 +135,7 @@ class LocalCluster(Cluster):
                 repl_set=self.set_name,
                 binary=tuple(self.binary),
                 netns=netns.netns_name(self.cluster_id, spec.name) if self.net else None,
+                owner=self.owner,
             )
 
     def up(self) -> None:

@@ -24,7 +24,7 @@ import psutil
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from chaos.ownership import ProcessRef
+from chaos.ownership import OWNER_ENV, Owner, ProcessRef
 from contract.errors import BackendError
 
 EMULATOR = (sys.executable, "-m", "mongoemu")
@@ -55,6 +55,7 @@ class MemberProcess:
     netns: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     ref: ProcessRef | None = None  # the process as started (kept in the cluster's state)
+    owner: Owner | None = None  # the run that owns it, in its environment (OWNER_ENV)
 
     @property
     def address(self) -> str:
@@ -110,8 +111,9 @@ class MemberProcess:
         self.dbpath.mkdir(parents=True, exist_ok=True)
         stderr = (self.dbpath.parent / f"{self.name}.stderr").open("ab")
         try:
+            env = {**os.environ, OWNER_ENV: self.owner.token()} if self.owner is not None else None
             self.proc = subprocess.Popen(
-                self.command(), stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+                self.command(), stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True, env=env
             )
         except OSError as exc:
             raise BackendError(f"cannot start member {self.name} ({self.binary[0]}): {exc.strerror}") from exc

@@ -32,12 +32,13 @@ import docker
 from chaos.backends import STATE_FILE, ClusterState, attach, load_state
 from chaos.backends import netns as ns
 from chaos.backends.base import Cluster
+from chaos.backends.compose import PROJECT_LABEL
 from chaos.backends.containers import LABEL, LABEL_OWNER, docker_client
 from chaos.faults import relay, shaping
 from chaos.faults.journal import Journal, JournalEntry
 from chaos.faults.netfilter import FAULT_LABEL_PREFIX, delete_labelled, label_owner
 from chaos.faults.steps import run_steps
-from chaos.ownership import HealScope, Owner
+from chaos.ownership import OWNER_ENV, HealScope, Owner
 from chaos.runclaims import claims
 from chaos.system import CommandFailed, have, is_root
 from contract.errors import BackendError, HubchaosError
@@ -211,21 +212,23 @@ def run_owners(journal: Journal, state_dir: Path, run: str) -> tuple[Owner, ...]
     return tuple(found)
 
 
-COMPOSE_PROJECT = "com.docker.compose.project"
 Gone = Callable[[Owner | None], bool]  # whether an owner is gone and in the heal's scope
 
 
 def stop_unregistered(report: HealReport, scope: HealScope) -> None:
     """Remove what killed runs left with no registration here (their state directory lost, or
     another one's): local member networks, found by their bridge's label, with the processes
-    inside them; labelled containers and networks; compose projects whose members they own."""
+    inside them; processes whose environment names their owner; labelled containers and
+    networks; compose projects whose members they own."""
 
     def gone(owner: Owner | None) -> bool:
         return owner is not None and not owner.alive() and scope.covers(owner)
 
+    if is_root():
+        _stop_member_networks(report, gone)
+    _stop_processes(report, gone)
     if not is_root():
         return
-    _stop_member_networks(report, gone)
     try:
         client = docker_client()
     except BackendError:
@@ -255,14 +258,28 @@ def _stop_member_networks(report: HealReport, gone: Gone) -> None:
         )
 
 
+def _stop_processes(report: HealReport, gone: Gone) -> None:
+    """Member processes (on loopback, say) whose environment names a gone owner."""
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            owner = Owner.from_token(process.environ().get(OWNER_ENV, ""))
+            if not gone(owner):
+                continue
+            process.kill()
+        except psutil.Error:  # gone meanwhile, a zombie, or another user's
+            continue
+        command = " ".join((process.info["cmdline"] or [process.name()])[:3])
+        report.stopped.append(f"process {process.pid} ({command} ...) of {_whose(owner)}")
+
+
 def _stop_containers(client: docker.DockerClient, report: HealReport, gone: Gone) -> None:
     projects: dict[str, Owner | None] = {}
     for c in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
         owner = Owner.from_token(c.labels.get(LABEL_OWNER, ""))
         if not gone(owner):
             continue
-        if COMPOSE_PROJECT in c.labels:  # the whole project goes, as `docker compose down` does
-            projects[c.labels[COMPOSE_PROJECT]] = owner
+        if PROJECT_LABEL in c.labels:  # the whole project goes, as `docker compose down` does
+            projects[c.labels[PROJECT_LABEL]] = owner
             continue
         c.remove(force=True, v=True)
         report.stopped.append(f"container {c.name} of {_whose(owner)}")
@@ -272,7 +289,7 @@ def _stop_containers(client: docker.DockerClient, report: HealReport, gone: Gone
             net.remove()
             report.stopped.append(f"docker network {net.name} of {_whose(owner)}")
     for project, owner in projects.items():
-        mine = {"label": f"{COMPOSE_PROJECT}={project}"}
+        mine = {"label": f"{PROJECT_LABEL}={project}"}
         containers = client.containers.list(all=True, filters=mine)
         for c in containers:
             c.remove(force=True, v=True)
