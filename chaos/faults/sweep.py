@@ -10,8 +10,9 @@
     3. orphaned clusters drills' registered clusters whose run is gone: stopped and unregistered,
                          found from the state directory alone (member pids and start times,
                          container ids, namespace names), even with the run directory deleted;
-                         then what gone runs left registered nowhere here: member networks (by
-                         their bridge's label) and labelled containers and docker networks
+                         then what gone runs left registered nowhere here, by owner label:
+                         member networks (the bridge's alias) and processes (their environment),
+                         containers, docker networks and compose projects
     4. run ids           the claims of gone runs with nothing left on record (chaos.runclaims)
 
 Every item gets one line in the report: healed, swept, stopped, or left alone and why.
