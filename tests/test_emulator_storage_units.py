@@ -169,6 +169,24 @@ def test_journal_ignores_and_cuts_a_torn_tail(tmp_path: Path) -> None:
     again.close()
 
 
+def test_an_fsync_in_flight_survives_its_segment_being_closed(tmp_path: Path) -> None:
+    """A checkpoint rotates the journal (closing the segment) while a `j: true` write's fsync
+    runs in a thread: the fsync must not fail with EBADF (it did, as an InternalError to the
+    client), and what was written before the rotation is flushed."""
+    journal = Journal(tmp_path)
+
+    async def race() -> None:
+        for seq in range(1, 201):
+            journal.open(seq)
+            journal.append([bson.encode({"seq": seq})])
+            flush = asyncio.create_task(journal.sync_async())
+            await asyncio.sleep(0)  # the fsync is handed to its thread
+            journal.close()  # as rotate() does, before it opens the next segment
+            await flush
+
+    asyncio.run(race())
+
+
 def test_checkpoint_round_trip(tmp_path: Path) -> None:
     image = checkpoint.Image(replay_from=3, sessions=[{"x": 1}])
     image.collections.append(

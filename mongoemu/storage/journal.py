@@ -2,10 +2,11 @@
 
 Each record is a CRC-32 of the entry's BSON followed by the BSON itself. Records are written
 with one `os.write` per batch before the client is answered, so a write survives the process
-being killed; `sync()` adds an fsync for `j: true`. On reading, the first record that is
-truncated or fails its checksum ends the segment (a torn tail from SIGKILL mid-write), and the
-segment is cut back to its last whole record before anything is appended. Large oplog entries
-are read back from here (`read_at`) rather than kept in memory.
+being killed; `sync()` adds an fsync for `j: true`, and a segment is flushed when it is closed
+(rotated), so a `j: true` write the rotation overtook is durable too. On reading, the first
+record that is truncated or fails its checksum ends the segment (a torn tail from SIGKILL
+mid-write), and the segment is cut back to its last whole record before anything is appended.
+Large oplog entries are read back from here (`read_at`) rather than kept in memory.
 """
 
 from __future__ import annotations
@@ -125,11 +126,17 @@ class Journal:
             os.fsync(self._fd)
 
     async def sync_async(self) -> None:
-        """fsync off the event loop; concurrent callers share one flush where they can."""
+        """fsync off the event loop; concurrent callers share one flush where they can. The
+        thread flushes a duplicate of the descriptor, since a rotation may close the segment
+        meanwhile (close() flushes it too, so a write rotated away is durable all the same)."""
         async with self._sync_lock:
-            fd = self._fd
-            if fd >= 0:
+            if self._fd < 0:
+                return
+            fd = os.dup(self._fd)
+            try:
                 await asyncio.to_thread(os.fsync, fd)
+            finally:
+                os.close(fd)
 
     def truncate(self, seq: int, offset: int) -> None:
         """Cut segment `seq` at `offset` and delete every later segment; append there next."""
@@ -146,6 +153,7 @@ class Journal:
 
     def close(self) -> None:
         if self._fd >= 0:
+            os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
         for seq in list(self._readers):
