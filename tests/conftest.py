@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,17 @@ class ReplicaSet:
 
 
 StartSet = Callable[..., ReplicaSet]
+
+
+@pytest.fixture
+def heals_alone() -> Iterator[None]:
+    """`hubchaos heal` removes what any gone run left on the machine, whatever its state
+    directory. A test that leaves a gone run's things for its own heal to find, or that runs a
+    heal, holds this lock throughout, so the other pytest-xdist worker's heals do not remove
+    them first."""
+    with (Path(tempfile.gettempdir()) / "hubchaos-tests-heal.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture

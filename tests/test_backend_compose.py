@@ -136,6 +136,7 @@ def _hubchaos(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.usefixtures("heals_alone")
 def test_heal_removes_a_killed_runs_project_that_no_state_directory_knows(
     stack_env: str, tmp_path: Path
 ) -> None:

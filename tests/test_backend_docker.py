@@ -68,6 +68,7 @@ def test_every_fault_kind_on_a_container_set(docker, image: str, tmp_path: Path)
     assert (tmp_path / "c" / "members" / "m0" / "container.log").exists()
 
 
+@pytest.mark.usefixtures("heals_alone")
 def test_heal_removes_a_killed_runs_containers_that_no_state_directory_knows(docker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A killed drill whose state directory went too: its containers and network are found by
     their owner label alone."""

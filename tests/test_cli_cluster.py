@@ -129,6 +129,7 @@ def test_sigterm_heals_before_exiting(state: Path) -> None:
     ]
 
 
+@pytest.mark.usefixtures("heals_alone")
 def test_heal_after_sigkill_mid_partition_and_pause(state: Path) -> None:
     hubchaos(state, "cluster", "up", "--members", "1")
     cluster = cluster_of(state)

@@ -206,6 +206,7 @@ def _gone(pids: dict[str, int]) -> bool:
     )
 
 
+@pytest.mark.usefixtures("heals_alone")
 def test_a_killed_drill_is_healed_and_stopped_by_heal_even_without_its_run_directory(
     tmp_path: Path,
 ) -> None:

@@ -31,6 +31,7 @@ from chaos.runclaims import claim_run, claims_dir, release_run
 from chaos.target import parse_target
 
 HUBCHAOS = [sys.executable, "-m", "chaos.cli"]
+pytestmark = pytest.mark.usefixtures("heals_alone")
 
 
 def heal(state: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ started (`ref`), which still find it when the dbpath has been deleted under it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -240,6 +241,20 @@ def stop_all(members: Iterable[MemberProcess], timeout: float) -> None:
             member.wait_exit(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             member.kill()
+    _kill_strays(members)
+
+
+def _kill_strays(members: list[MemberProcess]) -> None:
+    """Kill what still runs with a member's dbpath on its command line: a start that a signal
+    cut short after the fork, before Popen returned, leaves a member no object tracks."""
+    dbpaths = {str(m.dbpath) for m in members}
+    strays = []
+    for process in psutil.process_iter(["cmdline"]):
+        if dbpaths.intersection(process.info["cmdline"] or ()):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+                strays.append(process)
+    psutil.wait_procs(strays, timeout=5)
 
 
 def wait_for_primary(members: list[MemberProcess], timeout: float = 30.0) -> MemberProcess:
