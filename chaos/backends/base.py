@@ -299,6 +299,36 @@ class Cluster(ABC):
                 raise ClusterUnhealthy(f"no primary after {timeout:g} s ({states})")
             time.sleep(0.2)
 
+    def elect_preferred(self, timeout: float | None = None) -> Member:
+        """The primary, once it is a member of the highest priority. A set's first election can
+        go to a lower one; mongod then hands over by priority takeover, in its own time, and on
+        a busy host under load that election can fail after deposing the primary, leaving no
+        primary for an election timeout in the middle of the load. Before any load, a caught-up
+        preferred member takes over at once with replSetStepUp."""
+        timeout = self.target.healthy_timeout_s if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        top = max(m.priority for m in self.members)
+        while True:
+            primary = self.wait_primary(max(0.0, deadline - time.monotonic()))
+            if primary.priority >= top:
+                return primary
+            caught_up = [
+                s.name
+                for s in self.status()
+                if s.state == "SECONDARY" and s.lag_s == 0 and self.member(s.name).priority >= top
+            ]
+            for name in caught_up[:1]:
+                try:
+                    self.admin_command(name, {"replSetStepUp": 1})
+                except PyMongoError:
+                    pass  # it fell behind, or its election lost: the next look tries again
+            if time.monotonic() >= deadline:
+                raise ClusterUnhealthy(
+                    f"the primary is still {primary.name} (priority {primary.priority:g}) after "
+                    f"{timeout:g} s, not a member of priority {top:g}"
+                )
+            time.sleep(0.5)
+
     # --- member control (faults) -------------------------------------------------------------
     def _cannot(self, what: str) -> FaultError:
         return FaultError(f"the {self.kind} backend cannot {what}")

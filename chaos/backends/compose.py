@@ -155,7 +155,10 @@ class ComposeCluster(ContainerCluster):
             self.compose("up", "-d")
         self._find_containers()
         self.register()
-        self.wait_primary()
+        if self.target.manage:
+            self.elect_preferred()
+        else:  # a stack this run did not start: looked at, not steered
+            self.wait_primary()
 
     def _project_containers(self, *labels: str) -> list[Any]:
         wanted = [f"{PROJECT_LABEL}={self.target.project}", *labels]

@@ -161,7 +161,7 @@ class DockerCluster(ContainerCluster):
         for m in self.members:
             self._wait_answers(m.name)
         self.initiate()
-        self.wait_primary()
+        self.elect_preferred()
 
     def down(self) -> None:
         self.close_clients()

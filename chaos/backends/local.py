@@ -156,7 +156,7 @@ class LocalCluster(Cluster):
         for process in self.processes.values():
             process.wait_ready()
         self.initiate()
-        self.wait_primary()
+        self.elect_preferred()
 
     def down(self) -> None:
         self.close_clients()
