@@ -123,9 +123,10 @@ class Drill:
         if scenario.alerts is not None and scenario.alerts.enabled:
             find_binary(scenario.alerts.prometheus)
         self.directory = RunDirectory.create(scenario, out)
+        self.state_dir = default_state_dir()  # claims, the registration and the heal journal
         try:
             # The run id is the directory's name unless another run on this machine holds it.
-            self.owner = claim_run(default_state_dir(), self.directory.path.name)
+            self.owner = claim_run(self.state_dir, self.directory.path.name)
         except RunError:
             shutil.rmtree(self.directory.path, ignore_errors=True)
             raise
@@ -147,7 +148,7 @@ class Drill:
             self.directory.write_info(self.info)
         except OSError as exc:  # never a half-written run directory
             shutil.rmtree(self.directory.path, ignore_errors=True)
-            release_run(default_state_dir(), self.owner)
+            release_run(self.state_dir, self.owner)
             raise RunError(f"cannot write the run directory {self.directory.path}: {exc.strerror}") from None
         self.phase = "starting"
         self.probe_log = ProbeLog(self.directory.path)
@@ -183,7 +184,7 @@ class Drill:
         except BaseException as exc:  # anything unforeseen: still recorded, in one line
             error = describe(exc)
         if not self._left():
-            release_run(default_state_dir(), self.owner)
+            release_run(self.state_dir, self.owner)
         if self.supervisor.interrupted:
             error = self.supervisor.describe() + (f" ({error})" if error else "")
             status = "interrupted"
@@ -227,7 +228,7 @@ class Drill:
         managed = not isinstance(self.scenario.target, ExternalTarget)
         if managed:
             self._registration = (
-                backends.cluster_dir(default_state_dir(), f"drill-{self.info.run_id}") / backends.STATE_FILE
+                backends.cluster_dir(self.state_dir, f"drill-{self.info.run_id}") / backends.STATE_FILE
             )
             cluster.registration = self._registration
         try:
@@ -342,7 +343,7 @@ class Drill:
         # Seeded like the workload, so random target picks repeat when the drill is run again.
         rng = random.Random(self.scenario.workload.settings.seed)
         injector = self._injector = FaultInjector(
-            cluster, Journal(default_state_dir() / "journal"), timeline, rng, owner=cluster.owner
+            cluster, Journal(self.state_dir / "journal"), timeline, rng, owner=cluster.owner
         )
         load = self._load = LoadDriver(
             self.scenario.workload, cluster.uri(), self.path, self.user_classes, self.view.line

@@ -225,10 +225,11 @@ def stop_unregistered(report: HealReport, scope: HealScope) -> None:
     def gone(owner: Owner | None) -> bool:
         return owner is not None and not owner.alive() and scope.covers(owner)
 
-    if is_root():
-        _stop_member_networks(report, gone)
+    root = is_root()  # network namespaces and Docker need root; a user's own processes do not
+    if root:
+        _stop_member_networks(report, gone)  # first: the processes in them are counted there
     _stop_processes(report, gone)
-    if not is_root():
+    if not root:
         return
     try:
         client = docker_client()
