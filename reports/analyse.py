@@ -34,7 +34,7 @@ from reports.junit import write_junit
 from reports.lag import lag_samples, replication_lag
 from reports.latency import LatencyRow, LatencyTable
 from reports.load import RunData, load_run
-from reports.phases import Phase, PhaseWindow, assign, phase_windows
+from reports.phases import Phase, PhaseWindow, phase_windows, request_phases
 from reports.recovery import restore_timelines
 from reports.render import render_outputs
 from reports.results import Outcome, attempt
@@ -334,7 +334,7 @@ class _Scan:
             "writes": lambda batch, _: self.last_writes.add(batch) if self.last_writes else None,
         }
         for batch in data.requests.batches():
-            phase_codes = assign(batch["t_start"].to_numpy(), windows)
+            phase_codes = request_phases(batch["t_start"].to_numpy(), batch["t_end"].to_numpy(), windows)
             for name, feed in feeds.items():
                 if name in self._failed:
                     continue

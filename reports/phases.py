@@ -6,7 +6,10 @@
 
 With overlapping faults a moment is in the fault phase while any fault is active, else in the
 recovery phase while any recovery window is open: fault beats recovery beats steady. A request
-belongs to the phase in which it started; a probe to the phase in which it was answered.
+belongs to the phase in which it started, except that one started in steady state and still
+running when a fault or recovery window opened belongs to that window (it waited on the fault:
+a write in flight at a pause is not a steady-state latency); a probe belongs to the phase in
+which it was answered.
 A fault whose injection failed broke nothing and opens no phase. A runbook outage (a wipe until
 the restore: reports/runbook.py) counts as a fault window under its step id, and a runbook
 repair (members re-added) as a recovery window.
@@ -86,5 +89,19 @@ def window_index(times: np.ndarray, windows: list[PhaseWindow]) -> np.ndarray:
 
 def assign(times: np.ndarray, windows: list[PhaseWindow]) -> np.ndarray:
     """Each time's phase code (index into PHASES)."""
-    codes = np.array([PHASES.index(w.phase) for w in windows], dtype=np.int8)
-    return codes[window_index(times, windows)]
+    return _codes(windows)[window_index(times, windows)]
+
+
+def request_phases(starts: np.ndarray, ends: np.ndarray, windows: list[PhaseWindow]) -> np.ndarray:
+    """Each request's phase code: where it started, or, for a steady start, the window it ran
+    into (steady windows never touch, so the next window of a steady one is a fault or recovery)."""
+    codes = _codes(windows)
+    first, last = window_index(starts, windows), window_index(ends, windows)
+    phases = codes[first]
+    spilled = (phases == PHASES.index(Phase.STEADY)) & (last > first)
+    phases[spilled] = codes[first[spilled] + 1]
+    return phases
+
+
+def _codes(windows: list[PhaseWindow]) -> np.ndarray:
+    return np.array([PHASES.index(w.phase) for w in windows], dtype=np.int8)

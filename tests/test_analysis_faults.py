@@ -9,7 +9,7 @@ from contract.errors import AnalysisError
 from contract.rundir import FaultEvent, MemberInfo
 from reports.faults import fault_class, pair_faults
 from reports.members import MemberNames
-from reports.phases import PHASES, Phase, assign, phase_windows
+from reports.phases import PHASES, Phase, assign, phase_windows, request_phases
 from reports.slo import FaultClass
 
 NAMES = MemberNames(
@@ -153,6 +153,17 @@ def test_phases_of_one_healed_fault() -> None:
         (Phase.RECOVERY, 20.0, 50.0, ("f1",)),
         (Phase.STEADY, 50.0, 100.0, ()),
     ]
+
+
+def test_a_steady_request_still_running_at_an_injection_belongs_to_the_fault() -> None:
+    faults = pair_faults([event("f1", "inject", 10.0), event("f1", "heal", 20.0)], NAMES, 100.0)
+    windows = phase_windows(faults, 0.0, 100.0, 30.0)
+    starts = np.array([5.0, 9.99, 9.99, 15.0, 45.0, 60.0])
+    ends = np.array([5.02, 9.995, 15.5, 16.0, 55.0, 61.0])
+    got = [PHASES[c] for c in request_phases(starts, ends, windows)]
+    # In flight at the injection (9.99 -> 15.5): the fault's; one into the steady state after a
+    # recovery keeps the recovery it started in; a steady one that ends before the fault, steady.
+    assert got == [Phase.STEADY, Phase.STEADY, Phase.FAULT, Phase.FAULT, Phase.RECOVERY, Phase.STEADY]
 
 
 def test_phases_of_overlapping_faults_fault_beats_recovery() -> None:
